@@ -17,8 +17,8 @@
  * handle ever crosses this header.
  *
  * Conventions (as libuv): every function returns 0 or a negative THR_E*
- * code; out-parameters come last; every *_init/*_new has a matching
- * *_close/*_free/*_release.
+ * code; out-parameters come last; every init or new function has a matching
+ * close, free or release.
  *
  * Threads: unless a function says otherwise it must be called from the one
  * thread that owns the pool (the "host thread": the thread that called

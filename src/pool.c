@@ -1,0 +1,1 @@
+typedef int thr_placeholder_pool;
