@@ -142,15 +142,19 @@ THR_EXTERN int thr_pool_close(thr_pool_t* pool);
  * are terminated).  Their CANCELLED completions still have to be drained. */
 THR_EXTERN int thr_pool_cancel_all(thr_pool_t* pool);
 
-/* Stops and joins every worker thread, then waits (blocking) for all
- * in-flight tasks to settle.  Completions stay in the queue for draining.
- * After it, thr_submit fails with THR_ECLOSED. */
+/* Cancels every unsettled task, then stops and joins every worker thread
+ * (blocking; running tasks are terminated, so this is short).  The
+ * CANCELLED completions stay queued for thr_pool_drain.  The pool stays
+ * usable: the next thr_submit starts workers again. */
 THR_EXTERN int thr_pool_shutdown(thr_pool_t* pool);
 
 /* Changes the worker count for the next start; running workers above the
  * new count exit after their current task. */
 THR_EXTERN int thr_pool_set_max_workers(thr_pool_t* pool, unsigned n);
 THR_EXTERN unsigned thr_pool_max_workers(const thr_pool_t* pool);
+
+/* Heap limit (MiB, 0 = V8 default) for worker isolates made from now on. */
+THR_EXTERN int thr_pool_set_max_heap_mb(thr_pool_t* pool, size_t mb);
 
 /* Number of tasks submitted and not yet drained. */
 THR_EXTERN size_t thr_pool_in_flight(const thr_pool_t* pool);

@@ -1,1 +1,83 @@
-typedef int thr_placeholder_completion;
+/* completion.c — see completion.h. */
+#include "completion.h"
+
+#include <errno.h>
+#include <time.h>
+
+#include "alloc.h"
+
+int thr__completion_init(thr__completion_t* queue, thr_wakeup_cb wakeup,
+                         void* wakeup_arg) {
+  queue->head = NULL;
+  queue->tail = NULL;
+  queue->wakeup = wakeup;
+  queue->wakeup_arg = wakeup_arg;
+  if (pthread_mutex_init(&queue->lock, NULL) != 0) return THR_ENOMEM;
+  pthread_condattr_t attr;
+  pthread_condattr_init(&attr);
+  pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+  int rc = pthread_cond_init(&queue->cond, &attr);
+  pthread_condattr_destroy(&attr);
+  if (rc != 0) {
+    pthread_mutex_destroy(&queue->lock);
+    return THR_ENOMEM;
+  }
+  return 0;
+}
+
+void thr__completion_destroy(thr__completion_t* queue) {
+  pthread_cond_destroy(&queue->cond);
+  pthread_mutex_destroy(&queue->lock);
+}
+
+void thr__completion_push(thr__completion_t* queue, thr__event_t* event) {
+  event->next = NULL;
+  pthread_mutex_lock(&queue->lock);
+  int was_empty = queue->head == NULL;
+  if (was_empty) {
+    queue->head = event;
+  } else {
+    queue->tail->next = event;
+  }
+  queue->tail = event;
+  if (was_empty) pthread_cond_signal(&queue->cond);
+  pthread_mutex_unlock(&queue->lock);
+  /* Outside the lock: the hook may take the embedder's own locks. */
+  if (was_empty && queue->wakeup != NULL) queue->wakeup(queue->wakeup_arg);
+}
+
+thr__event_t* thr__completion_swap(thr__completion_t* queue) {
+  pthread_mutex_lock(&queue->lock);
+  thr__event_t* list = queue->head;
+  queue->head = NULL;
+  queue->tail = NULL;
+  pthread_mutex_unlock(&queue->lock);
+  return list;
+}
+
+int thr__completion_wait(thr__completion_t* queue, int timeout_ms) {
+  pthread_mutex_lock(&queue->lock);
+  if (queue->head == NULL && timeout_ms != 0) {
+    if (timeout_ms < 0) {
+      while (queue->head == NULL) pthread_cond_wait(&queue->cond, &queue->lock);
+    } else {
+      struct timespec deadline;
+      clock_gettime(CLOCK_MONOTONIC, &deadline);
+      deadline.tv_sec += timeout_ms / 1000;
+      deadline.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
+      if (deadline.tv_nsec >= 1000000000L) {
+        deadline.tv_sec++;
+        deadline.tv_nsec -= 1000000000L;
+      }
+      while (queue->head == NULL) {
+        if (pthread_cond_timedwait(&queue->cond, &queue->lock, &deadline) ==
+            ETIMEDOUT) {
+          break;
+        }
+      }
+    }
+  }
+  int ready = queue->head != NULL;
+  pthread_mutex_unlock(&queue->lock);
+  return ready;
+}

@@ -1,1 +1,260 @@
-typedef int thr_placeholder_worker;
+/* worker.c — the worker loop; see worker.h. */
+#include "worker.h"
+
+#include <sched.h>
+#include <string.h>
+
+#include "alloc.h"
+#include "pool.h"
+
+/* Tasks a worker takes from the injector at once.  The first it runs; the
+ * rest go to its deque, where idle workers steal them. */
+#define GRAB_MAX 16
+/* Rounds of looking for work before parking: long enough to catch the next
+ * task of a host that submits in a tight loop, short enough to cost nothing
+ * measurable when idle. */
+#define SPIN_ROUNDS 64
+#define WORKER_STACK_BYTES (8u << 20)
+
+int thr__worker_init(thr__worker_t* worker, thr_pool_t* pool, unsigned index) {
+  memset(worker, 0, sizeof *worker);
+  worker->pool = pool;
+  worker->index = index;
+  worker->rng = 0x9E3779B97F4A7C15ULL ^ ((uint64_t)index * 0xBF58476D1CE4E5B9ULL);
+  atomic_init(&worker->state, THR__WORKER_STOPPED);
+  if (thr__deque_init(&worker->deque, 256) != 0) return THR_ENOMEM;
+  if (pthread_mutex_init(&worker->run_lock, NULL) != 0) {
+    thr__deque_destroy(&worker->deque);
+    return THR_ENOMEM;
+  }
+  return 0;
+}
+
+void thr__worker_destroy(thr__worker_t* worker) {
+  pthread_mutex_destroy(&worker->run_lock);
+  thr__deque_destroy(&worker->deque);
+}
+
+void thr__worker_interrupt(thr__worker_t* worker, thr_task_t* task) {
+  pthread_mutex_lock(&worker->run_lock);
+  if (worker->current == task && worker->exec_state != NULL) {
+    worker->pool->executor.interrupt(worker->exec_state);
+  }
+  pthread_mutex_unlock(&worker->run_lock);
+}
+
+static uint64_t next_random(thr__worker_t* worker) {
+  /* xorshift64: only picks where to start stealing. */
+  uint64_t x = worker->rng;
+  x ^= x << 13;
+  x ^= x >> 7;
+  x ^= x << 17;
+  worker->rng = x;
+  return x;
+}
+
+static thr_task_t* steal_one(thr__worker_t* self) {
+  thr_pool_t* pool = self->pool;
+  unsigned slots = atomic_load_explicit(&pool->worker_slots,
+                                        memory_order_acquire);
+  if (slots <= 1) return NULL;
+  unsigned start = (unsigned)(next_random(self) % slots);
+  for (int attempt = 0; attempt < 2; attempt++) {
+    int saw_retry = 0;
+    for (unsigned k = 0; k < slots; k++) {
+      thr__worker_t* victim = atomic_load_explicit(
+          &pool->workers[(start + k) % slots], memory_order_acquire);
+      if (victim == NULL || victim == self) continue;
+      void* item = NULL;
+      thr__steal_result_t r = thr__deque_steal(&victim->deque, &item);
+      if (r == THR__STEAL_SUCCESS) {
+        atomic_fetch_add_explicit(&self->steals, 1, memory_order_relaxed);
+        return item;
+      }
+      if (r == THR__STEAL_RETRY) saw_retry = 1;
+    }
+    if (!saw_retry) break;
+  }
+  return NULL;
+}
+
+static thr_task_t* find_work(thr__worker_t* self) {
+  thr_task_t* task = thr__deque_pop(&self->deque);
+  if (task != NULL) return task;
+
+  thr_pool_t* pool = self->pool;
+  size_t queued = thr__injector_count(&pool->injector);
+  if (queued > 0) {
+    unsigned workers = atomic_load_explicit(&pool->max_workers,
+                                            memory_order_relaxed);
+    size_t want = workers > 0 ? queued / workers : 1;
+    if (want < 1) want = 1;
+    if (want > GRAB_MAX) want = GRAB_MAX;
+    thr_task_t* grabbed[GRAB_MAX];
+    size_t n = thr__injector_take(&pool->injector, grabbed, want);
+    if (n > 0) {
+      /* Keep the first; queue the rest (oldest last, so that thieves take
+       * the oldest first and this worker pops in submission order). */
+      size_t pushed = 0;
+      for (size_t i = n; i-- > 1;) {
+        if (thr__deque_push(&self->deque, grabbed[i]) == 0) {
+          pushed++;
+        } else {
+          thr__injector_push_front(&pool->injector, grabbed[i]);
+        }
+      }
+      if (pushed > 0) thr__pool_wake(pool, pushed);
+      return grabbed[0];
+    }
+  }
+  return steal_one(self);
+}
+
+static void run_task(thr__worker_t* self, thr_task_t* task) {
+  thr_pool_t* pool = self->pool;
+
+  /* Publish `current` before leaving PENDING, so that a cancel that sees
+   * RUNNING also sees which worker to interrupt (see task.h). */
+  pthread_mutex_lock(&self->run_lock);
+  self->current = task;
+  pthread_mutex_unlock(&self->run_lock);
+  atomic_store_explicit(&task->worker, self, memory_order_release);
+
+  if (!thr__task_begin(task, self)) {
+    /* Cancelled while queued: already settled by the canceller. */
+    pthread_mutex_lock(&self->run_lock);
+    self->current = NULL;
+    pthread_mutex_unlock(&self->run_lock);
+    thr__task_release(task);
+    return;
+  }
+
+  uint64_t start = thr_now_ns();
+  if (task->timeout_ms > 0) {
+    uint64_t deadline = start + (uint64_t)task->timeout_ms * 1000000ULL;
+    atomic_store_explicit(&self->deadline_ns, deadline, memory_order_release);
+    thr__timer_arm(&pool->timer, deadline);
+  }
+
+  thr_blob_t result;
+  memset(&result, 0, sizeof result);
+  int error;
+  if (self->exec_state == NULL) {
+    /* The isolate could not be made at start (or was lost): try again. */
+    void* state = NULL;
+    error = pool->executor.worker_init(pool->executor.ctx, self->index, &state);
+    if (error == 0) {
+      pthread_mutex_lock(&self->run_lock);
+      self->exec_state = state;
+      pthread_mutex_unlock(&self->run_lock);
+      atomic_fetch_add_explicit(&self->isolates_created, 1,
+                                memory_order_relaxed);
+    }
+  } else {
+    error = 0;
+  }
+  if (error == 0) {
+    if (thr__task_stop_requested(task)) {
+      error = THR_ECANCELED; /* stopped before its JS started */
+    } else {
+      error = pool->executor.run(self->exec_state, task, &result);
+    }
+  }
+
+  atomic_store_explicit(&self->deadline_ns, 0, memory_order_release);
+  pthread_mutex_lock(&self->run_lock);
+  self->current = NULL;
+  pthread_mutex_unlock(&self->run_lock);
+
+  uint64_t elapsed = thr_now_ns() - start;
+  atomic_fetch_add_explicit(&self->busy_ns, elapsed, memory_order_relaxed);
+  atomic_fetch_add_explicit(&self->tasks_run, 1, memory_order_relaxed);
+  if (error != 0) {
+    atomic_fetch_add_explicit(&self->tasks_failed, 1, memory_order_relaxed);
+  }
+  if (self->exec_state != NULL && pool->executor.heap_used != NULL) {
+    atomic_store_explicit(&self->heap_used,
+                          pool->executor.heap_used(self->exec_state),
+                          memory_order_relaxed);
+  }
+  thr__task_finish(task, error, &result);
+  thr__task_release(task); /* the queue's reference */
+}
+
+/* Hands the tasks still in this worker's deque back to the injector, so
+ * that a shrinking pool loses nothing. */
+static void hand_back(thr__worker_t* self) {
+  thr_task_t* task;
+  while ((task = thr__deque_pop(&self->deque)) != NULL) {
+    thr__injector_push_front(&self->pool->injector, task);
+  }
+  thr__pool_wake(self->pool, 1);
+}
+
+static void* worker_main(void* arg) {
+  thr__worker_t* self = arg;
+  thr_pool_t* pool = self->pool;
+
+  void* state = NULL;
+  if (pool->executor.worker_init(pool->executor.ctx, self->index, &state) ==
+      0) {
+    pthread_mutex_lock(&self->run_lock);
+    self->exec_state = state;
+    pthread_mutex_unlock(&self->run_lock);
+    atomic_fetch_add_explicit(&self->isolates_created, 1, memory_order_relaxed);
+  }
+
+  int idle_rounds = 0;
+  while (!thr__pool_worker_should_exit(pool, self)) {
+    thr_task_t* task = find_work(self);
+    if (task != NULL) {
+      idle_rounds = 0;
+      run_task(self, task);
+      continue;
+    }
+    if (++idle_rounds < SPIN_ROUNDS) {
+      sched_yield();
+      continue;
+    }
+    idle_rounds = 0;
+    if (self->exec_state != NULL && pool->executor.idle != NULL) {
+      pool->executor.idle(self->exec_state);
+    }
+    thr__pool_park(pool, self);
+  }
+
+  hand_back(self);
+  pthread_mutex_lock(&self->run_lock);
+  state = self->exec_state;
+  self->exec_state = NULL;
+  pthread_mutex_unlock(&self->run_lock);
+  if (state != NULL) pool->executor.worker_destroy(state);
+  atomic_store_explicit(&self->state, THR__WORKER_EXITED, memory_order_release);
+  return NULL;
+}
+
+int thr__worker_start(thr__worker_t* worker) {
+  pthread_attr_t attr;
+  if (pthread_attr_init(&attr) != 0) return THR_ENOMEM;
+  pthread_attr_setstacksize(&attr, WORKER_STACK_BYTES);
+  atomic_store_explicit(&worker->state, THR__WORKER_RUNNING,
+                        memory_order_release);
+  int rc = pthread_create(&worker->thread, &attr, worker_main, worker);
+  pthread_attr_destroy(&attr);
+  if (rc != 0) {
+    atomic_store_explicit(&worker->state, THR__WORKER_STOPPED,
+                          memory_order_release);
+    return THR_ENOMEM;
+  }
+  return 0;
+}
+
+void thr__worker_join(thr__worker_t* worker) {
+  if (atomic_load_explicit(&worker->state, memory_order_acquire) ==
+      THR__WORKER_STOPPED) {
+    return;
+  }
+  pthread_join(worker->thread, NULL);
+  atomic_store_explicit(&worker->state, THR__WORKER_STOPPED,
+                        memory_order_release);
+}

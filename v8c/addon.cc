@@ -1,1 +1,128 @@
-// placeholder
+// addon.cc — the Node.js / Electron native addon (out/threader.node).
+//
+// DESIGN
+//   Exports one binding object (js/BINDING.md) per Node environment; index.js
+//   builds the public API on it.  Worker isolates run on Node's own
+//   MultiIsolatePlatform (registered with an IsolatePlatformDelegate by v8c).
+//
+//   Completions reach the event loop through one uv_async_t.  uv_async_send
+//   coalesces, so a burst of completions costs one loop iteration, and the
+//   drain resolves them all in one call into JS (through node::MakeCallback,
+//   which then runs process.nextTick callbacks and microtasks).
+//
+//   The async handle is ref'd only while tasks are in flight, so `node
+//   script.js` exits by itself when its work is done.  An environment
+//   cleanup hook cancels what is left and joins the workers before Node tears
+//   down V8, so exiting with tasks in flight (or process.exit()) is safe.
+//
+// THREADS
+//   Everything here runs on the Node environment's thread, except
+//   Wakeup() (worker threads), which only calls uv_async_send.
+#include <node.h>
+#include <uv.h>
+
+#include "host_binding.h"
+
+namespace v8c {
+namespace {
+
+class NodeHostBinding final : public HostBinding {
+ public:
+  NodeHostBinding(v8::Isolate* isolate, v8::Local<v8::Context> context)
+      : HostBinding(isolate, context) {}
+
+  int Start(node::Environment* env, uv_loop_t* loop) {
+    async_ = new uv_async_t;
+    if (uv_async_init(loop, async_, OnAsync) != 0) {
+      delete async_;
+      async_ = nullptr;
+      return THR_ENOMEM;
+    }
+    async_->data = this;
+    uv_unref(reinterpret_cast<uv_handle_t*>(async_));
+    return Init(node::GetMultiIsolatePlatform(env));
+  }
+
+  // Environment teardown: stop the workers while V8 is still alive, then
+  // close the handle.  The binding itself is deleted when the handle closes.
+  static void Cleanup(void* arg) {
+    NodeHostBinding* self = static_cast<NodeHostBinding*>(arg);
+    self->Shutdown();
+    if (self->async_ != nullptr) {
+      self->async_->data = nullptr;
+      uv_close(reinterpret_cast<uv_handle_t*>(self->async_),
+               [](uv_handle_t* handle) {
+                 delete reinterpret_cast<uv_async_t*>(handle);
+               });
+      self->async_ = nullptr;
+    }
+    delete self;
+  }
+
+ protected:
+  void Wakeup() override {
+    // Workers may call this while Cleanup runs on the main thread; Cleanup
+    // joins every worker (Shutdown) before it closes the handle, so the
+    // handle is alive whenever a worker can reach this line.
+    uv_async_send(async_);
+  }
+
+  bool InvokeHandler(v8::Local<v8::Function> handler,
+                     v8::Local<v8::Value> events) override {
+    v8::Isolate* iso = isolate();
+    v8::Local<v8::Value> argv[] = {events};
+    v8::MaybeLocal<v8::Value> result =
+        node::MakeCallback(iso, object(), handler, 1, argv, {0, 0});
+    return !result.IsEmpty();
+  }
+
+  void OnPendingChanged(size_t pending) override {
+    if (async_ == nullptr) return;
+    if (pending > 0) {
+      uv_ref(reinterpret_cast<uv_handle_t*>(async_));
+    } else {
+      uv_unref(reinterpret_cast<uv_handle_t*>(async_));
+    }
+  }
+
+ private:
+  static void OnAsync(uv_async_t* handle) {
+    NodeHostBinding* self = static_cast<NodeHostBinding*>(handle->data);
+    if (self == nullptr) return;
+    v8::Isolate* iso = self->isolate();
+    v8::HandleScope scope(iso);
+    self->Drain();
+  }
+
+  uv_async_t* async_ = nullptr;
+};
+
+}  // namespace
+}  // namespace v8c
+
+#ifndef NODE_GYP_MODULE_NAME
+#define NODE_GYP_MODULE_NAME threader
+#endif
+
+NODE_MODULE_INIT(/* exports, module, context */) {
+  (void)exports;
+  v8::Isolate* isolate = context->GetIsolate();
+  node::Environment* env = node::GetCurrentEnvironment(context);
+  uv_loop_t* loop = node::GetCurrentEventLoop(isolate);
+  auto* binding = new v8c::NodeHostBinding(isolate, context);
+  int rc = binding->Start(env, loop);
+  if (rc != 0) {
+    delete binding;
+    isolate->ThrowException(v8::Exception::Error(
+        v8::String::NewFromUtf8(isolate, "threader: could not start the pool")
+            .ToLocalChecked()));
+    return;
+  }
+  node::AddEnvironmentCleanupHook(isolate, v8c::NodeHostBinding::Cleanup,
+                                  binding);
+  // module.exports = binding (js/BINDING.md).
+  module.As<v8::Object>()
+      ->Set(context, v8::String::NewFromUtf8Literal(isolate, "exports"),
+            binding->object())
+      .Check();
+}

@@ -1,1 +1,444 @@
-// placeholder
+// host_binding.cc — see host_binding.h and js/BINDING.md.
+#include "host_binding.h"
+
+#include <cstring>
+#include <string>
+
+#include "serializer.h"
+
+namespace v8c {
+
+namespace {
+
+enum EventKind {
+  kCompleted = 0,
+  kThrew = 1,
+  kTimeout = 2,
+  kCancelled = 3,
+  kWorkerLost = 4,
+  kClone = 5,
+  kProgress = 6,
+};
+
+constexpr int kBatchStride = 7;
+
+v8::Local<v8::String> Str(v8::Isolate* isolate, const char* text) {
+  return v8::String::NewFromUtf8(isolate, text).ToLocalChecked();
+}
+
+v8::Local<v8::String> Str(v8::Isolate* isolate, const std::string& text) {
+  return v8::String::NewFromUtf8(isolate, text.data(),
+                                 v8::NewStringType::kNormal,
+                                 static_cast<int>(text.size()))
+      .ToLocalChecked();
+}
+
+void ThrowTypeError(v8::Isolate* isolate, const char* message) {
+  isolate->ThrowException(v8::Exception::TypeError(Str(isolate, message)));
+}
+
+void ThrowRangeError(v8::Isolate* isolate, const char* message) {
+  isolate->ThrowException(v8::Exception::RangeError(Str(isolate, message)));
+}
+
+std::string BlobText(const thr_blob_t* blob) {
+  if (blob == nullptr || blob->bytes == nullptr) return std::string();
+  return std::string(reinterpret_cast<const char*>(blob->bytes), blob->length);
+}
+
+void SetStat(v8::Isolate* isolate, v8::Local<v8::Context> context,
+             v8::Local<v8::Object> target, const char* key, double value) {
+  target->Set(context, Str(isolate, key), v8::Number::New(isolate, value))
+      .Check();
+}
+
+}  // namespace
+
+HostBinding::HostBinding(v8::Isolate* isolate, v8::Local<v8::Context> context)
+    : isolate_(isolate), context_(isolate, context) {}
+
+HostBinding::~HostBinding() {
+  Shutdown();
+  if (pool_ != nullptr) {
+    // Deliver nothing more: settle and free whatever is left.
+    thr_pool_drain(
+        pool_,
+        [](void*, thr_task_t* task, thr_event_t event) {
+          if (event == THR_EVENT_SETTLED) thr_task_free(task);
+        },
+        nullptr, nullptr);
+    for (thr_fn_t* fn : functions_) thr_fn_release(fn);
+    thr_pool_close(pool_);
+  }
+}
+
+int HostBinding::Init(void* platform) {
+  thr_pool_options_t options;
+  thr_pool_options_init(&options);
+  options.wakeup = WakeupTrampoline;
+  options.wakeup_arg = this;
+  options.v8_platform = platform;
+  int rc = thr_pool_init(&options, &pool_);
+  if (rc != 0) return rc;
+
+  v8::HandleScope scope(isolate_);
+  v8::Local<v8::Context> context = context_.Get(isolate_);
+  v8::Local<v8::External> self = v8::External::New(isolate_, this);
+  v8::Local<v8::Object> object = v8::Object::New(isolate_);
+  struct Method {
+    const char* name;
+    v8::FunctionCallback callback;
+  };
+  const Method methods[] = {
+      {"registerFunction", RegisterFunction},
+      {"submit", Submit},
+      {"cancel", Cancel},
+      {"setHandler", SetHandler},
+      {"configure", Configure},
+      {"stats", Stats},
+      {"shutdown", ShutdownCallback},
+      {"pending", Pending},
+  };
+  for (const Method& method : methods) {
+    v8::Local<v8::Function> fn =
+        v8::Function::New(context, method.callback, self).ToLocalChecked();
+    object->Set(context, Str(isolate_, method.name), fn).Check();
+  }
+  object_.Reset(isolate_, object);
+  return 0;
+}
+
+v8::Local<v8::Object> HostBinding::object() const {
+  return object_.Get(isolate_);
+}
+
+void HostBinding::WakeupTrampoline(void* arg) {
+  static_cast<HostBinding*>(arg)->Wakeup();
+}
+
+HostBinding* HostBinding::Unwrap(
+    const v8::FunctionCallbackInfo<v8::Value>& info) {
+  return static_cast<HostBinding*>(info.Data().As<v8::External>()->Value());
+}
+
+void HostBinding::NotifyPending() {
+  size_t now = pending();
+  if (now != last_pending_) {
+    last_pending_ = now;
+    OnPendingChanged(now);
+  }
+}
+
+// registerFunction(source, name) -> fnId
+void HostBinding::RegisterFunction(
+    const v8::FunctionCallbackInfo<v8::Value>& info) {
+  HostBinding* self = Unwrap(info);
+  v8::Isolate* isolate = info.GetIsolate();
+  if (info.Length() < 1 || !info[0]->IsString()) {
+    return ThrowTypeError(isolate, "registerFunction: source must be a string");
+  }
+  v8::String::Utf8Value source(isolate, info[0]);
+  std::string name;
+  if (info.Length() > 1 && info[1]->IsString()) {
+    v8::String::Utf8Value utf8(isolate, info[1]);
+    name.assign(*utf8, utf8.length());
+  }
+  if (source.length() == 0) {
+    return ThrowTypeError(isolate, "registerFunction: empty source");
+  }
+  thr_fn_t* fn = nullptr;
+  int rc = thr_fn_new(self->pool_, *source, source.length(),
+                      name.empty() ? nullptr : name.c_str(), &fn);
+  if (rc != 0) {
+    return ThrowRangeError(isolate, thr_strerror(rc));
+  }
+  self->functions_.push_back(fn);
+  info.GetReturnValue().Set(
+      v8::Number::New(isolate, static_cast<double>(self->functions_.size())));
+}
+
+// submit([taskId, fnId, data, timeoutMs, priority, seed, transfer, ...])
+//   -> undefined | [taskId, message, ...]
+void HostBinding::Submit(const v8::FunctionCallbackInfo<v8::Value>& info) {
+  HostBinding* self = Unwrap(info);
+  v8::Isolate* isolate = info.GetIsolate();
+  v8::Local<v8::Context> context = isolate->GetCurrentContext();
+  if (info.Length() < 1 || !info[0]->IsArray()) {
+    return ThrowTypeError(isolate, "submit: expected an array");
+  }
+  if (self->shut_down_) self->shut_down_ = false;  // restart lazily
+  v8::Local<v8::Array> batch = info[0].As<v8::Array>();
+  uint32_t length = batch->Length();
+  if (length % kBatchStride != 0) {
+    return ThrowTypeError(isolate, "submit: malformed batch");
+  }
+  v8::Local<v8::Array> failures;
+  uint32_t failure_count = 0;
+  self->batch_.clear();
+
+  for (uint32_t base = 0; base < length; base += kBatchStride) {
+    v8::Local<v8::Value> slot[kBatchStride];
+    for (int k = 0; k < kBatchStride; k++) {
+      if (!batch->Get(context, base + k).ToLocal(&slot[k])) return;
+    }
+    double task_id = slot[0]->NumberValue(context).FromMaybe(0);
+    double fn_id = slot[1]->NumberValue(context).FromMaybe(0);
+    if (task_id <= 0 || fn_id < 1 || fn_id > self->functions_.size()) {
+      // Drop what this call made so far; nothing was queued yet.
+      for (thr_task_t* task : self->batch_) {
+        self->tasks_.erase(thr_task_user_id(task));
+        thr_task_free(task);
+      }
+      self->batch_.clear();
+      return ThrowTypeError(isolate, "submit: bad task or function id");
+    }
+    thr_task_desc_t desc;
+    std::memset(&desc, 0, sizeof desc);
+    desc.fn = self->functions_[static_cast<size_t>(fn_id) - 1];
+    double timeout = slot[3]->NumberValue(context).FromMaybe(0);
+    desc.timeout_ms = timeout > 0 && timeout < 4294967295.0
+                          ? static_cast<uint32_t>(timeout)
+                          : (timeout >= 4294967295.0 ? 0xFFFFFFFFu : 0u);
+    double priority = slot[4]->NumberValue(context).FromMaybe(1);
+    desc.priority = priority <= 0   ? THR_PRIORITY_HIGH
+                    : priority >= 2 ? THR_PRIORITY_LOW
+                                    : THR_PRIORITY_NORMAL;
+    desc.seed = static_cast<uint64_t>(
+        slot[5]->NumberValue(context).FromMaybe(0));
+    desc.user_id = static_cast<uint64_t>(task_id);
+
+    std::string error;
+    v8::TryCatch try_catch(isolate);
+    bool ok = SerializeValue(isolate, context, slot[2], slot[6], &desc.data,
+                             &error);
+    if (try_catch.HasCaught()) {
+      if (error.empty()) {
+        v8::String::Utf8Value text(isolate, try_catch.Exception());
+        error.assign(*text ? *text : "could not be cloned");
+      }
+      try_catch.Reset();
+      ok = false;
+    }
+    thr_task_t* task = nullptr;
+    if (ok) {
+      int rc = thr_task_new(self->pool_, &desc, &task);
+      if (rc != 0) {
+        thr_blob_free(&desc.data);
+        error = thr_strerror(rc);
+        ok = false;
+      }
+    }
+    if (!ok) {
+      if (failures.IsEmpty()) failures = v8::Array::New(isolate);
+      failures->Set(context, failure_count++, slot[0]).Check();
+      failures->Set(context, failure_count++, Str(isolate, error)).Check();
+      continue;
+    }
+    self->tasks_[desc.user_id] = task;
+    self->batch_.push_back(task);
+  }
+
+  if (!self->batch_.empty()) {
+    int rc = thr_submit(self->pool_, self->batch_.data(), self->batch_.size());
+    if (rc != 0) {
+      for (thr_task_t* task : self->batch_) {
+        self->tasks_.erase(thr_task_user_id(task));
+        thr_task_free(task);
+      }
+      self->batch_.clear();
+      return ThrowRangeError(isolate, thr_strerror(rc));
+    }
+    self->batch_.clear();
+    self->NotifyPending();
+  }
+  if (!failures.IsEmpty()) info.GetReturnValue().Set(failures);
+}
+
+// cancel(taskId) -> boolean
+void HostBinding::Cancel(const v8::FunctionCallbackInfo<v8::Value>& info) {
+  HostBinding* self = Unwrap(info);
+  v8::Local<v8::Context> context = info.GetIsolate()->GetCurrentContext();
+  double id = info.Length() > 0
+                  ? info[0]->NumberValue(context).FromMaybe(0)
+                  : 0;
+  auto it = self->tasks_.find(static_cast<uint64_t>(id));
+  bool found = it != self->tasks_.end() && thr_task_cancel(it->second) == 0;
+  info.GetReturnValue().Set(found);
+}
+
+void HostBinding::SetHandler(const v8::FunctionCallbackInfo<v8::Value>& info) {
+  HostBinding* self = Unwrap(info);
+  if (info.Length() < 1 || !info[0]->IsFunction()) {
+    return ThrowTypeError(info.GetIsolate(),
+                          "setHandler: expected a function");
+  }
+  self->handler_.Reset(info.GetIsolate(), info[0].As<v8::Function>());
+}
+
+// configure({maxWorkers, maxHeapMB})
+void HostBinding::Configure(const v8::FunctionCallbackInfo<v8::Value>& info) {
+  HostBinding* self = Unwrap(info);
+  v8::Isolate* isolate = info.GetIsolate();
+  v8::Local<v8::Context> context = isolate->GetCurrentContext();
+  if (info.Length() < 1 || !info[0]->IsObject()) {
+    return ThrowTypeError(isolate, "configure: expected an object");
+  }
+  v8::Local<v8::Object> options = info[0].As<v8::Object>();
+  v8::Local<v8::Value> value;
+  if (options->Get(context, Str(isolate, "maxWorkers")).ToLocal(&value) &&
+      !value->IsUndefined()) {
+    double n = value->NumberValue(context).FromMaybe(-1);
+    if (!(n >= 1 && n <= 1024)) {
+      return ThrowRangeError(isolate, "maxWorkers must be 1..1024");
+    }
+    thr_pool_set_max_workers(self->pool_, static_cast<unsigned>(n));
+  }
+  if (options->Get(context, Str(isolate, "maxHeapMB")).ToLocal(&value) &&
+      !value->IsUndefined()) {
+    double mb = value->NumberValue(context).FromMaybe(-1);
+    if (!(mb >= 0 && mb <= 1 << 20)) {
+      return ThrowRangeError(isolate, "maxHeapMB must be >= 0");
+    }
+    thr_pool_set_max_heap_mb(self->pool_, static_cast<size_t>(mb));
+  }
+  info.GetReturnValue().Set(
+      v8::Number::New(isolate, thr_pool_max_workers(self->pool_)));
+}
+
+void HostBinding::Stats(const v8::FunctionCallbackInfo<v8::Value>& info) {
+  HostBinding* self = Unwrap(info);
+  v8::Isolate* isolate = info.GetIsolate();
+  v8::Local<v8::Context> context = isolate->GetCurrentContext();
+  std::vector<thr_worker_stats_t> stats(1024);
+  size_t count = 0;
+  thr_pool_stats(self->pool_, stats.data(), stats.size(), &count);
+  v8::Local<v8::Array> out = v8::Array::New(isolate, static_cast<int>(count));
+  for (size_t i = 0; i < count; i++) {
+    const thr_worker_stats_t& s = stats[i];
+    v8::Local<v8::Object> row = v8::Object::New(isolate);
+    SetStat(isolate, context, row, "tasksRun", static_cast<double>(s.tasks_run));
+    SetStat(isolate, context, row, "tasksFailed",
+            static_cast<double>(s.tasks_failed));
+    SetStat(isolate, context, row, "steals", static_cast<double>(s.steals));
+    SetStat(isolate, context, row, "parks", static_cast<double>(s.parks));
+    SetStat(isolate, context, row, "busyMs", s.busy_ns / 1e6);
+    SetStat(isolate, context, row, "heapUsed",
+            static_cast<double>(s.heap_used));
+    SetStat(isolate, context, row, "isolatesCreated",
+            static_cast<double>(s.isolates_created));
+    row->Set(context, Str(isolate, "running"),
+             v8::Boolean::New(isolate, s.running != 0))
+        .Check();
+    out->Set(context, static_cast<uint32_t>(i), row).Check();
+  }
+  info.GetReturnValue().Set(out);
+}
+
+void HostBinding::ShutdownCallback(
+    const v8::FunctionCallbackInfo<v8::Value>& info) {
+  Unwrap(info)->Shutdown();
+}
+
+void HostBinding::Pending(const v8::FunctionCallbackInfo<v8::Value>& info) {
+  info.GetReturnValue().Set(v8::Number::New(
+      info.GetIsolate(), static_cast<double>(Unwrap(info)->pending())));
+}
+
+void HostBinding::Shutdown() {
+  if (pool_ == nullptr || shut_down_) return;
+  shut_down_ = true;
+  thr_pool_shutdown(pool_);
+  // The cancellations are queued; a wakeup was sent, so Drain delivers them.
+}
+
+void HostBinding::DrainCallback(void* arg, thr_task_t* task,
+                                thr_event_t event) {
+  HostBinding* self = static_cast<HostBinding*>(arg);
+  PendingEvent pending;
+  pending.id = thr_task_user_id(task);
+  pending.task = nullptr;
+  pending.progress = 0;
+  if (event == THR_EVENT_PROGRESS) {
+    pending.kind = kProgress;
+    pending.progress = thr_task_progress(task);
+  } else {
+    pending.task = task;
+    self->tasks_.erase(pending.id);
+    switch (thr_task_status(task)) {
+      case THR_TASK_COMPLETED:
+        pending.kind = kCompleted;
+        break;
+      case THR_TASK_CANCELLED:
+        pending.kind = kCancelled;
+        break;
+      default:
+        switch (thr_task_error(task)) {
+          case THR_ETHROWN:
+            pending.kind = kThrew;
+            break;
+          case THR_ETIMEDOUT:
+            pending.kind = kTimeout;
+            break;
+          case THR_ECLONE:
+            pending.kind = kClone;
+            break;
+          case THR_ECANCELED:
+            pending.kind = kCancelled;
+            break;
+          default:  // THR_EWORKER, THR_EV8, THR_ENOMEM: the worker was lost
+            pending.kind = kWorkerLost;
+            break;
+        }
+    }
+  }
+  self->events_.push_back(pending);
+}
+
+size_t HostBinding::Drain() {
+  if (pool_ == nullptr) return 0;
+  events_.clear();
+  size_t drained = 0;
+  thr_pool_drain(pool_, DrainCallback, this, &drained);
+  if (events_.empty()) return 0;
+
+  v8::HandleScope scope(isolate_);
+  v8::Local<v8::Context> context = context_.Get(isolate_);
+  v8::Context::Scope context_scope(context);
+  v8::Local<v8::Array> out =
+      v8::Array::New(isolate_, static_cast<int>(events_.size() * 3));
+  uint32_t index = 0;
+  for (PendingEvent& event : events_) {
+    v8::Local<v8::Value> value = v8::Undefined(isolate_);
+    int kind = event.kind;
+    if (kind == kProgress) {
+      value = v8::Number::New(isolate_, event.progress);
+    } else if (kind == kCompleted || kind == kThrew) {
+      const thr_blob_t* blob = thr_task_result(event.task);
+      v8::TryCatch try_catch(isolate_);
+      v8::Local<v8::Value> decoded;
+      if (DeserializeValue(isolate_, context, *blob).ToLocal(&decoded)) {
+        value = decoded;
+      } else {
+        kind = kClone;
+        value = Str(isolate_, "the result could not be deserialized");
+      }
+    } else {
+      std::string text = BlobText(thr_task_result(event.task));
+      if (!text.empty()) value = Str(isolate_, text);
+    }
+    if (event.task != nullptr) thr_task_free(event.task);
+    out->Set(context, index++,
+             v8::Number::New(isolate_, static_cast<double>(event.id)))
+        .Check();
+    out->Set(context, index++, v8::Integer::New(isolate_, kind)).Check();
+    out->Set(context, index++, value).Check();
+  }
+  events_.clear();
+  NotifyPending();
+  if (!handler_.IsEmpty()) {
+    InvokeHandler(handler_.Get(isolate_), out);
+  }
+  return drained;
+}
+
+}  // namespace v8c

@@ -1,0 +1,70 @@
+/*
+ * pool.h — the pool: workers, the injector, completions, the timer.
+ *
+ * DESIGN
+ *   Workers start lazily on the first submit, up to `max_workers`, and are
+ *   kept between tasks.  Worker structs live in `workers[]` for the pool's
+ *   whole life (a stopped slot can be restarted), so pointers to them stay
+ *   valid for thieves, the timer and cancel.
+ *
+ *   Parking uses one mutex + condvar.  The lost-wakeup race is closed as in
+ *   Dekker's protocol: a worker increments `idle_workers` before its final
+ *   check for work, and the host increments the injector count before it
+ *   reads `idle_workers` (both seq_cst), so one of them always sees the
+ *   other.  A batch of any size costs at most one broadcast.
+ *
+ * THREADS
+ *   Fields marked "host" are touched only by the host thread.  The rest are
+ *   atomics or are guarded by the lock named beside them.
+ *   Lock order (outer to inner): timer lock -> worker run_lock ->
+ *   completion lock; park_lock and the injector lock are leaves.
+ */
+#ifndef THR_SRC_POOL_H_
+#define THR_SRC_POOL_H_
+
+#include <pthread.h>
+#include <stdatomic.h>
+
+#include "completion.h"
+#include "executor.h"
+#include "injector.h"
+#include "task.h"
+#include "timer.h"
+#include "worker.h"
+
+#define THR__MAX_WORKERS 1024u
+
+struct thr_pool_s {
+  thr_pool_options_t options;
+  thr__executor_t executor;
+  thr__injector_t injector;
+  thr__completion_t completion;
+  thr__timer_t timer;
+
+  pthread_mutex_t park_lock;
+  pthread_cond_t park_cond;
+  _Atomic(unsigned) idle_workers;
+  _Atomic(int) stopping;            /* shutdown in progress */
+  _Atomic(unsigned) max_workers;    /* target count; extra workers exit */
+  _Atomic(size_t) max_heap_mb;      /* for isolates made from now on */
+
+  /* Slots 0..worker_slots-1 are allocated; read by thieves and the timer. */
+  _Atomic(thr__worker_t*) workers[THR__MAX_WORKERS];
+  _Atomic(unsigned) worker_slots;
+
+  size_t in_flight;                 /* host: submitted, not yet drained */
+  thr_fn_t** intern;                /* host: fn intern table (chained) */
+  size_t intern_buckets;
+  size_t intern_count;
+};
+
+/* Worker threads: wake up to `n` parked workers (one broadcast if many). */
+void thr__pool_wake(thr_pool_t* pool, size_t n);
+/* Worker threads: parks until there may be work or the worker must exit. */
+void thr__pool_park(thr_pool_t* pool, thr__worker_t* worker);
+/* Any thread: does the pool want this worker slot to exit? */
+int thr__pool_worker_should_exit(thr_pool_t* pool, const thr__worker_t* worker);
+/* Posts an event to the host. */
+void thr__pool_post(thr_pool_t* pool, thr__event_t* event);
+
+#endif /* THR_SRC_POOL_H_ */
