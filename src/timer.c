@@ -52,14 +52,15 @@ static uint64_t expire_due(thr__timer_t* timer, uint64_t now) {
       if (deadline < earliest) earliest = deadline;
       continue;
     }
-    /* Claim the deadline so it fires once, then interrupt whatever task
-     * that deadline belongs to (run_lock checks it is still current). */
-    if (!atomic_compare_exchange_strong(&worker->deadline_ns, &deadline, 0)) {
-      continue;
-    }
+    /* Under run_lock the deadline still being D proves that the task that
+     * armed it is `current`: the worker clears both together under this
+     * lock when the task ends.  Zeroing it makes it fire only once. */
     pthread_mutex_lock(&worker->run_lock);
     thr_task_t* task = worker->current;
-    if (task != NULL) {
+    if (task != NULL &&
+        atomic_load_explicit(&worker->deadline_ns, memory_order_acquire) ==
+            deadline) {
+      atomic_store_explicit(&worker->deadline_ns, 0, memory_order_release);
       int none = THR__STOP_NONE;
       atomic_compare_exchange_strong(&task->stop_reason, &none,
                                      THR__STOP_TIMEOUT);

@@ -161,8 +161,8 @@ static void run_task(thr__worker_t* self, thr_task_t* task) {
     }
   }
 
-  atomic_store_explicit(&self->deadline_ns, 0, memory_order_release);
   pthread_mutex_lock(&self->run_lock);
+  atomic_store_explicit(&self->deadline_ns, 0, memory_order_release);
   self->current = NULL;
   pthread_mutex_unlock(&self->run_lock);
 
