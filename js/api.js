@@ -1,1 +1,1507 @@
 'use strict';
+// DESIGN: the public JS API (DESIGN.md, "JS API contract") over the native
+// binding (js/BINDING.md).  Shared by both hosts, the Node addon and the CLI
+// shell, so it uses nothing but ECMAScript: no process, no timers, no
+// queueMicrotask (microtasks are `Promise.resolve().then`), AbortSignal is
+// duck-typed (`aborted`, `reason`, `addEventListener`).
+//
+// Every function here runs on the host thread.  One `createThreader(binding)`
+// call makes one independent runtime; `threader` and `thread` close over it.
+//
+// Invariants
+// - A task settles exactly once: every path to settlement goes through
+//   settle(), which does nothing for a task that is no longer 'running' or
+//   'pending'.  Late native events for a settled task are dropped.
+// - A task id stays in `inflight` from binding.submit() until the binding
+//   delivers that id's final event, even when JS settled the task first
+//   (cancel), so an id is never reused while the binding may still know it.
+// - Tasks started in one tick reach binding.submit() in one flat batch.
+// - No promise made here rejects without a handler: runners settle through
+//   callbacks, and the only promises exposed are those handed to the caller.
+//
+// Decisions the contract leaves open (also written in index.d.ts):
+// - A task runs at most once.  Handing it to several runners (or twice to
+//   one) attaches them all to that one run; a settled task hands its
+//   settlement to any later runner at once.  Cancelling a task, by a runner
+//   or by hand, settles it for every runner that holds it.
+// - `status` is 'running' from the moment a runner takes the task (queued in
+//   the pool or executing: the binding does not report the start).
+// - `task.cancel()` on an unsettled task settles it as 'cancelled' at once
+//   (synchronously), and asks the binding to stop it; whatever the worker
+//   produces afterwards is dropped.
+// - `retries` re-runs a task whose worker was lost (ERR_THREADER_WORKER).  A
+//   task that threw, timed out, was cancelled or hit a clone error is never
+//   re-run: a timeout is a deadline, and a deterministic function that ran
+//   past it once would do so again.
+// - `thread.fire` failures go to config's `onError(error, task)`; without
+//   one, they are written to console.error (or console.log) where a console
+//   exists, never as an unhandled rejection.  Cancellations are not reported.
+// - `thread.stream`: a failed task makes the iterator throw that error after
+//   the results that completed before it; the other tasks are cancelled.
+// - `threader.shutdown()` cancels every started, unsettled task, stops the
+//   pool and resolves once the binding has reported all of them.  Threader
+//   keeps working afterwards: the next run restarts the pool lazily.  Tasks
+//   made but never run are not touched by shutdown.
+// - A non-function `fn` is a TypeError whose code is ERR_THREADER_VALIDATION
+//   (a bad argument, and a validation failure).
+// - transferMode: 'auto' and 'shared' move only the buffers in
+//   `opts.transfer`; 'clone' moves none (opts.transfer is ignored);
+//   'transfer' moves `opts.transfer` plus every ArrayBuffer found at the top
+//   level of data (data itself, its direct elements or property values, and
+//   typed arrays' or DataViews' buffers).  SharedArrayBuffers are never
+//   transferred.
+
+const errors = require('./errors');
+const validate = require('./validate');
+
+const {
+  ThreaderError,
+  ThreaderValidationError,
+  ThreaderTimeoutError,
+  ThreaderCloneError,
+  ThreaderWorkerError,
+  AbortError,
+} = errors;
+
+// Event kinds of BINDING.md.
+const EV_COMPLETED = 0;
+const EV_THREW = 1;
+const EV_TIMEOUT = 2;
+const EV_CANCELLED = 3;
+const EV_WORKER_LOST = 4;
+const EV_CLONE = 5;
+const EV_PROGRESS = 6;
+
+const PRIORITIES = { __proto__: null, high: 0, normal: 1, low: 2 };
+const TRANSFER_MODES = ['auto', 'clone', 'transfer', 'shared'];
+const MAX_TIMEOUT = 0x7fffffff;  // as setTimeout: about 24.8 days
+const MAX_TASK_ID = 0x7fffffff;
+const FN_BINDING = '__threader_fn__';  // name of fn inside a `with` wrapper
+
+const kRec = Symbol('kRec');
+
+// ---------------------------------------------------------------------------
+// Argument errors, in the style of Node's ERR_INVALID_ARG_TYPE & co.
+
+function describe(value) {
+  if (value === null) return 'null';
+  if (value === undefined) return 'undefined';
+  switch (typeof value) {
+    case 'function':
+      return value.name ? `function ${value.name}` : 'an anonymous function';
+    case 'object': {
+      if (Array.isArray(value)) return 'an array';
+      const ctor = value.constructor;
+      if (ctor && typeof ctor === 'function' && ctor.name) {
+        return `an instance of ${ctor.name}`;
+      }
+      return 'an object';
+    }
+    case 'string': {
+      const s = value.length > 28 ? `${value.slice(0, 25)}...` : value;
+      return `type string (${JSON.stringify(s)})`;
+    }
+    case 'symbol':
+      return `type symbol (${String(value)})`;
+    case 'bigint':
+      return `type bigint (${value}n)`;
+    case 'number':
+      return `type number (${Object.is(value, -0) ? '-0' : value})`;
+    default:
+      return `type ${typeof value} (${String(value)})`;
+  }
+}
+
+function withCode(err, code) {
+  err.code = code;
+  return err;
+}
+
+function invalidType(name, expected, value) {
+  return withCode(new TypeError(
+    `The "${name}" argument must be ${expected}. Received ${describe(value)}`),
+  'ERR_INVALID_ARG_TYPE');
+}
+
+function invalidValue(name, expected, value) {
+  return withCode(new RangeError(
+    `The "${name}" argument must be ${expected}. Received ${describe(value)}`),
+  'ERR_INVALID_ARG_VALUE');
+}
+
+function outOfRange(name, range, value) {
+  return withCode(new RangeError(
+    `The value of "${name}" is out of range. It must be ${range}. ` +
+    `Received ${describe(value)}`), 'ERR_OUT_OF_RANGE');
+}
+
+function isPlainOptions(value) {
+  return value !== null && typeof value === 'object' && !Array.isArray(value);
+}
+
+function tag(value) {
+  return Object.prototype.toString.call(value);
+}
+
+function isArrayBuffer(value) {
+  return value !== null && typeof value === 'object' &&
+    tag(value) === '[object ArrayBuffer]';
+}
+
+function isAbortSignal(value) {
+  return value !== null && typeof value === 'object' &&
+    typeof value.aborted === 'boolean' &&
+    typeof value.addEventListener === 'function';
+}
+
+// ---------------------------------------------------------------------------
+// Validation of option values.  Each returns the normalized value or throws.
+
+function checkTimeout(name, value) {
+  if (typeof value !== 'number') {
+    throw invalidType(name, 'a number of milliseconds', value);
+  }
+  if (!(value >= 0) || value > MAX_TIMEOUT) {
+    throw outOfRange(name, `>= 0 and <= ${MAX_TIMEOUT} (0 means none)`, value);
+  }
+  return Math.ceil(value);
+}
+
+function checkPriority(name, value) {
+  if (typeof value !== 'string') {
+    throw invalidType(name, "one of 'high', 'normal', 'low'", value);
+  }
+  const p = PRIORITIES[value];
+  if (p === undefined) {
+    throw invalidValue(name, "one of 'high', 'normal', 'low'", value);
+  }
+  return p;
+}
+
+function checkRetries(name, value) {
+  if (typeof value !== 'number') {
+    throw invalidType(name, 'a non-negative integer', value);
+  }
+  if (!Number.isInteger(value) || value < 0 || value > 1000) {
+    throw outOfRange(name, 'an integer >= 0 and <= 1000', value);
+  }
+  return value;
+}
+
+function checkTransferMode(name, value) {
+  if (typeof value !== 'string') {
+    throw invalidType(name, `one of ${TRANSFER_MODES.map((m) => `'${m}'`).join(', ')}`,
+                      value);
+  }
+  if (!TRANSFER_MODES.includes(value)) {
+    throw invalidValue(name,
+                       `one of ${TRANSFER_MODES.map((m) => `'${m}'`).join(', ')}`,
+                       value);
+  }
+  return value;
+}
+
+function checkFunctionOrNull(name, value) {
+  if (value !== null && typeof value !== 'function') {
+    throw invalidType(name, 'a function or null', value);
+  }
+  return value;
+}
+
+function checkTransferList(name, value) {
+  if (!Array.isArray(value)) {
+    throw invalidType(name, 'an array of ArrayBuffers', value);
+  }
+  const seen = new Set();
+  for (let i = 0; i < value.length; i++) {
+    const buf = value[i];
+    if (!isArrayBuffer(buf)) {
+      throw invalidType(`${name}[${i}]`, 'an ArrayBuffer (not a view, not a ' +
+                        'SharedArrayBuffer)', buf);
+    }
+    if (seen.has(buf)) {
+      throw invalidValue(`${name}[${i}]`, 'listed once', buf);
+    }
+    seen.add(buf);
+  }
+  return value.slice();
+}
+
+// ---------------------------------------------------------------------------
+// Structured-clone path finding.  Walks a value the way V8's ValueSerializer
+// does (own enumerable string keys, Map and Set entries) and names the first
+// value that cannot be cloned, e.g. "data.items[3].cb".  Exported so that the
+// worker runtime can name paths inside results the same way.
+
+const UNCLONEABLE_TAGS = new Set([
+  '[object Promise]', '[object WeakMap]', '[object WeakSet]',
+  '[object WeakRef]', '[object FinalizationRegistry]', '[object Generator]',
+  '[object AsyncGenerator]', '[object Map Iterator]', '[object Set Iterator]',
+  '[object Array Iterator]', '[object String Iterator]',
+  '[object RegExp String Iterator]', '[object Module]',
+]);
+// Leaves that clone as a whole, without looking inside.
+const LEAF_TAGS = new Set([
+  '[object Date]', '[object RegExp]', '[object ArrayBuffer]',
+  '[object SharedArrayBuffer]', '[object DataView]', '[object Boolean]',
+  '[object Number]', '[object String]', '[object BigInt]',
+  '[object Int8Array]', '[object Uint8Array]', '[object Uint8ClampedArray]',
+  '[object Int16Array]', '[object Uint16Array]', '[object Int32Array]',
+  '[object Uint32Array]', '[object Float32Array]', '[object Float64Array]',
+  '[object BigInt64Array]', '[object BigUint64Array]', '[object Float16Array]',
+]);
+
+const IDENTIFIER = /^[A-Za-z_$][A-Za-z0-9_$]*$/;
+
+function keyPath(path, key) {
+  return IDENTIFIER.test(key) ? `${path}.${key}` : `${path}[${JSON.stringify(key)}]`;
+}
+
+function indexPath(path, key) {
+  return /^(?:0|[1-9][0-9]*)$/.test(key) ? `${path}[${key}]` : keyPath(path, key);
+}
+
+function uncloneableReason(value) {
+  const type = typeof value;
+  if (type === 'function') {
+    return value.name ? `function ${value.name}` : 'a function';
+  }
+  if (type === 'symbol') return 'a symbol';
+  if (type === 'object' && value !== null) {
+    const t = tag(value);
+    if (UNCLONEABLE_TAGS.has(t)) return `a ${t.slice(8, -1)}`;
+  }
+  return undefined;
+}
+
+function findUncloneable(value, root = 'value') {
+  const seen = new Set();
+  let found;
+  function walk(v, path, depth) {
+    const reason = uncloneableReason(v);
+    if (reason !== undefined) {
+      found = { path, reason };
+      return true;
+    }
+    if (v === null || typeof v !== 'object' || seen.has(v) || depth > 2000) {
+      return false;
+    }
+    seen.add(v);
+    const t = tag(v);
+    if (LEAF_TAGS.has(t)) return false;
+    if (t === '[object Map]') {
+      let i = 0;
+      for (const [k, val] of v) {
+        const kp = typeof k === 'string' || typeof k === 'number' ?
+          `${path}.get(${JSON.stringify(k)})` : `${path}[entry ${i}]`;
+        if (walk(k, `${path}[key ${i}]`, depth + 1)) return true;
+        if (walk(val, kp, depth + 1)) return true;
+        i++;
+      }
+      return false;
+    }
+    if (t === '[object Set]') {
+      let i = 0;
+      for (const val of v) {
+        if (walk(val, `${path}[entry ${i}]`, depth + 1)) return true;
+        i++;
+      }
+      return false;
+    }
+    const array = Array.isArray(v);
+    for (const key of Object.keys(v)) {
+      let child;
+      try {
+        child = v[key];
+      } catch {
+        found = { path: keyPath(path, key), reason: 'a getter that threw' };
+        return true;
+      }
+      if (walk(child, array ? indexPath(path, key) : keyPath(path, key),
+               depth + 1)) {
+        return true;
+      }
+    }
+    return false;
+  }
+  walk(value, root, 0);
+  return found;
+}
+
+function cloneError(message, value, root) {
+  let where;
+  try {
+    where = findUncloneable(value, root);
+  } catch {
+    where = undefined;  // e.g. a Proxy that throws: no path to name
+  }
+  if (where === undefined) {
+    return new ThreaderCloneError(`Could not clone ${root}: ${message}`);
+  }
+  return new ThreaderCloneError(
+    `Could not clone ${where.path}: ${where.reason} cannot be cloned ` +
+    `(${message})`, where.path);
+}
+
+// Buffers moved by transferMode 'transfer': at the top level of data.
+function topLevelBuffers(data, into) {
+  function add(v) {
+    if (v === null || typeof v !== 'object') return;
+    if (isArrayBuffer(v)) {
+      into.add(v);
+    } else if (ArrayBuffer.isView(v) && isArrayBuffer(v.buffer)) {
+      into.add(v.buffer);
+    }
+  }
+  if (data === null || typeof data !== 'object') return into;
+  add(data);
+  if (isArrayBuffer(data) || ArrayBuffer.isView(data)) return into;
+  if (Array.isArray(data)) {
+    for (let i = 0; i < data.length; i++) add(data[i]);
+  } else if (tag(data) === '[object Object]') {
+    for (const key of Object.keys(data)) add(data[key]);
+  }
+  return into;
+}
+
+// ---------------------------------------------------------------------------
+// `with`: constants become source text, helpers are validated functions.
+
+const RESERVED = new Set((
+  'break case catch class const continue debugger default delete do else ' +
+  'enum export extends false finally for function if import in instanceof ' +
+  'new null return super switch this throw true try typeof var void while ' +
+  'with yield let static implements interface package private protected ' +
+  'public await arguments eval undefined NaN Infinity globalThis ' +
+  FN_BINDING).split(' '));
+
+const TYPED_ARRAYS = [
+  'Int8Array', 'Uint8Array', 'Uint8ClampedArray', 'Int16Array', 'Uint16Array',
+  'Int32Array', 'Uint32Array', 'Float32Array', 'Float64Array',
+  'BigInt64Array', 'BigUint64Array',
+];
+
+function numberSource(n) {
+  if (Number.isNaN(n)) return 'NaN';
+  if (n === Infinity) return 'Infinity';
+  if (n === -Infinity) return '-Infinity';
+  if (Object.is(n, -0)) return '-0';
+  return String(n);
+}
+
+// Source text of a constant: primitives, arrays, plain objects and typed
+// arrays; anything else throws ThreaderCloneError naming the path.
+function constantSource(value, path, seen = new Set()) {
+  switch (typeof value) {
+    case 'undefined': return 'undefined';
+    case 'boolean': return String(value);
+    case 'number': return numberSource(value);
+    case 'bigint': return `${value}n`;
+    case 'string': return JSON.stringify(value);
+    case 'function':
+    case 'symbol':
+      throw new ThreaderCloneError(
+        `${path} cannot be injected: ${uncloneableReason(value)} is not a ` +
+        'constant (helpers must be top-level `with` entries)', path);
+    default: break;
+  }
+  if (value === null) return 'null';
+  if (seen.has(value)) {
+    throw new ThreaderCloneError(`${path} cannot be injected: it is circular`,
+                                 path);
+  }
+  seen.add(value);
+  try {
+    if (Array.isArray(value)) {
+      const parts = [];
+      for (let i = 0; i < value.length; i++) {
+        parts.push(constantSource(value[i], `${path}[${i}]`, seen));
+      }
+      return `[${parts.join(',')}]`;
+    }
+    const t = tag(value).slice(8, -1);
+    if (TYPED_ARRAYS.includes(t) && value instanceof globalThis[t]) {
+      const items = Array.prototype.map.call(
+        value, t.startsWith('Big') ? (x) => `${x}n` : numberSource);
+      return `new ${t}([${items.join(',')}])`;
+    }
+    const proto = Object.getPrototypeOf(value);
+    if (proto === Object.prototype || proto === null) {
+      const parts = Object.keys(value).map((k) =>
+        `${JSON.stringify(k)}:${constantSource(value[k], keyPath(path, k), seen)}`);
+      return `{${parts.join(',')}}`;
+    }
+    throw new ThreaderCloneError(
+      `${path} cannot be injected: ${describe(value)} is not a plain ` +
+      'constant (use primitives, arrays, plain objects or typed arrays)', path);
+  } finally {
+    seen.delete(value);
+  }
+}
+
+function checkWithNames(name, value) {
+  if (!isPlainOptions(value)) {
+    throw invalidType(name, 'an object mapping names to helpers or constants',
+                      value);
+  }
+  for (const key of Object.keys(value)) {
+    if (!/^[A-Za-z_$][A-Za-z0-9_$]*$/.test(key) || RESERVED.has(key)) {
+      throw invalidValue(`${name}.${key}`,
+                         'named by a plain identifier that is not a reserved ' +
+                         'word', key);
+    }
+  }
+  return value;
+}
+
+// ---------------------------------------------------------------------------
+// Function validation.  js/validate.js does the real scope analysis; until it
+// exists, a minimal check keeps native and bound functions out.
+
+const NATIVE_CODE = /\{\s*\[native code\]\s*\}\s*$/;
+
+function minimalValidate(fn) {
+  const source = Function.prototype.toString.call(fn);
+  if (NATIVE_CODE.test(source)) {
+    throw new ThreaderValidationError(
+      `${describe(fn)} is a native or bound function; only plain JavaScript ` +
+      'functions can run in a worker');
+  }
+  if (/^class\b/.test(source)) {
+    throw new ThreaderValidationError(
+      `${describe(fn)} is a class; pass a function`);
+  }
+  return { source, name: fn.name || '', kind: 'function' };
+}
+
+function notAFunction(name, value) {
+  const err = new TypeError(
+    `The "${name}" argument must be a function. Received ${describe(value)}`);
+  err.code = 'ERR_THREADER_VALIDATION';
+  return err;
+}
+
+// ---------------------------------------------------------------------------
+// Rebuilding a worker's exception on the host.
+
+const STANDARD_ERRORS = {
+  __proto__: null,
+  Error, TypeError, RangeError, SyntaxError, ReferenceError, EvalError,
+  URIError, AggregateError,
+};
+
+function rebuildError(value) {
+  if (value === null || typeof value !== 'object') {
+    const err = new Error(`The task threw a non-error value: ${String(value)}`);
+    err.thrown = value;
+    return err;
+  }
+  const name = typeof value.name === 'string' ? value.name : 'Error';
+  const message = typeof value.message === 'string' ? value.message :
+    String(value.message === undefined ? '' : value.message);
+  const Ctor = STANDARD_ERRORS[name] || Error;
+  const err = Ctor === AggregateError ?
+    new AggregateError(Array.isArray(value.errors) ? value.errors : [], message) :
+    new Ctor(message);
+  if (Ctor === Error && name !== 'Error') {
+    Object.defineProperty(err, 'name', {
+      value: name, writable: true, configurable: true, enumerable: false,
+    });
+  }
+  if (typeof value.stack === 'string') {
+    Object.defineProperty(err, 'stack', {
+      value: value.stack, writable: true, configurable: true, enumerable: false,
+    });
+  }
+  for (const key of Object.keys(value)) {
+    if (key === 'name' || key === 'message' || key === 'stack') continue;
+    if (key === 'errors' && Ctor === AggregateError) continue;
+    try {
+      err[key] = value[key];
+    } catch {
+      // A read-only property on the rebuilt error: keep the worker's message.
+    }
+  }
+  return err;
+}
+
+function abortError(message, reason) {
+  return reason === undefined ?
+    new AbortError(message) : new AbortError(message, { cause: reason });
+}
+
+// ---------------------------------------------------------------------------
+// The runtime.
+
+function createThreader(binding, host = {}) {
+  if (binding === null || typeof binding !== 'object' &&
+      typeof binding !== 'function') {
+    throw invalidType('binding', 'the native binding object', binding);
+  }
+  for (const member of ['registerFunction', 'submit', 'cancel', 'setHandler',
+    'configure', 'stats', 'shutdown', 'pending']) {
+    if (typeof binding[member] !== 'function') {
+      throw invalidType(`binding.${member}`, 'a function', binding[member]);
+    }
+  }
+
+  const defaultWorkers = typeof host.defaultMaxWorkers === 'number' ?
+    host.defaultMaxWorkers :
+    typeof binding.defaultMaxWorkers === 'number' ? binding.defaultMaxWorkers :
+      null;
+
+  const config = {
+    maxWorkers: null,       // null: the default (one per CPU)
+    workerTimeout: 0,       // ms, 0: none
+    enableValidation: true,
+    transferMode: 'auto',
+    maxHeapMB: null,        // null: V8's default
+    onError: null,
+    with: null,
+    trace: null,
+  };
+  let configWith = null;  // {names, parts} precomputed from config.with
+
+  const inflight = new Map();  // native task id -> rec
+  let queue = [];              // recs waiting for the next flush
+  let flushScheduled = false;
+  const fnIds = new Map();     // source -> fnId
+  const live = new Set();      // started, unsettled recs
+  let nextId = 1;
+  let handlerInstalled = false;
+  let shutdownState = null;    // {promise, resolve, ids} while draining
+  const counters = {
+    created: 0, started: 0, submitted: 0, completed: 0, failed: 0,
+    cancelled: 0, retried: 0,
+  };
+  const compileCache = new WeakMap();  // fn -> {v: compiled, raw: compiled}
+
+  // -- tracing --------------------------------------------------------------
+
+  function trace(event, rec, extra) {
+    const t = config.trace;
+    if (t === null || t === false || typeof t === 'string') return;
+    const record = { event, task: rec ? rec.name || '(anonymous)' : undefined,
+                     ...extra };
+    try {
+      if (typeof t === 'function') {
+        t(record);
+      } else if (typeof console === 'object' && console !== null) {
+        console.log(`threader: ${JSON.stringify(record)}`);
+      }
+    } catch {
+      // A trace hook must not break the runtime.
+    }
+  }
+
+  // -- errors nobody awaits (fire, hooks) -----------------------------------
+
+  function reportError(err, task) {
+    const onError = config.onError;
+    if (typeof onError === 'function') {
+      try {
+        onError(err, task);
+        return;
+      } catch (hookErr) {
+        err = hookErr;  // Report the hook's own failure below.
+      }
+    }
+    if (typeof console === 'object' && console !== null) {
+      const print = typeof console.error === 'function' ? console.error :
+        typeof console.log === 'function' ? console.log : null;
+      if (print !== null) {
+        try {
+          print.call(console, 'threader: unhandled task failure:',
+                     err && err.stack ? err.stack : err);
+        } catch {
+          // Nothing left to tell.
+        }
+      }
+    }
+  }
+
+  // -- compiling a task's function ------------------------------------------
+
+  function validateOne(fn, allowed, enabled = config.enableValidation) {
+    if (enabled && typeof validate.validateFunction === 'function') {
+      const info = validate.validateFunction(fn, { allowed });
+      return { source: info.source, name: info.name || fn.name || '' };
+    }
+    const info = minimalValidate(fn);
+    return { source: info.source, name: info.name };
+  }
+
+  function withParts(object, names, allowed, label, enabled) {
+    const parts = [];
+    for (const name of names) {
+      const v = object[name];
+      if (typeof v === 'function') {
+        parts.push(validateOne(v, allowed, enabled).source);
+      } else {
+        parts.push(constantSource(v, `${label}.${name}`));
+      }
+    }
+    return parts;
+  }
+
+  function compile(fn, taskWith) {
+    if (taskWith === undefined && configWith === null) {
+      let entry = compileCache.get(fn);
+      if (entry === undefined) {
+        entry = { v: null, raw: null };
+        compileCache.set(fn, entry);
+      }
+      const key = config.enableValidation ? 'v' : 'raw';
+      if (entry[key] === null) entry[key] = validateOne(fn, []);
+      return entry[key];
+    }
+    // Merge config-level and task-level helpers; the task's win.
+    const names = [];
+    const parts = [];
+    const taskNames = taskWith === undefined ? [] : Object.keys(taskWith);
+    const allowed = configWith === null ? taskNames.slice() :
+      [...new Set([...configWith.names, ...taskNames])];
+    if (configWith !== null) {
+      for (let i = 0; i < configWith.names.length; i++) {
+        if (taskNames.includes(configWith.names[i])) continue;
+        names.push(configWith.names[i]);
+        parts.push(configWith.parts[i]);
+      }
+      // Config helpers were validated with only config names allowed; they
+      // cannot see task helpers, which is what they were checked against.
+    }
+    if (taskNames.length > 0) {
+      names.push(...taskNames);
+      parts.push(...withParts(taskWith, taskNames, allowed, 'opts.with'));
+    }
+    const main = validateOne(fn, allowed);
+    if (names.length === 0) return main;
+    // The function comes first, so its lines keep their numbers in stacks.
+    const decls = names.map((n, i) => `const ${n} = ${parts[i]};`).join('\n');
+    const source = `(function () { const ${FN_BINDING} = (${main.source});\n` +
+      `${decls}\nreturn ${FN_BINDING}; })()`;
+    return { source, name: main.name };
+  }
+
+  // -- task records ---------------------------------------------------------
+
+  function settle(rec, status, value) {
+    if (rec.status !== 'running' && rec.status !== 'pending') return false;
+    rec.status = status;
+    if (status === 'completed') {
+      rec.result = value;
+    } else {
+      rec.error = value;
+    }
+    counters[status]++;
+    live.delete(rec);
+    if (rec.signal !== undefined) {
+      if (rec.onAbort !== undefined &&
+          typeof rec.signal.removeEventListener === 'function') {
+        try {
+          rec.signal.removeEventListener('abort', rec.onAbort);
+        } catch {
+          // A duck-typed signal without a working removeEventListener.
+        }
+      }
+      rec.signal = undefined;
+      rec.onAbort = undefined;
+    }
+    rec.data = undefined;
+    rec.transfer = undefined;
+    rec.onProgress = undefined;
+    trace(status, rec, {});
+    const waiters = rec.waiters;
+    rec.waiters = null;
+    if (waiters !== null) {
+      for (let i = 0; i < waiters.length; i++) {
+        try {
+          waiters[i](rec);
+        } catch (err) {
+          reportError(err, rec.task);
+        }
+      }
+    }
+    return true;
+  }
+
+  function cancelRec(rec, err) {
+    if (rec.status !== 'running' && rec.status !== 'pending') return false;
+    if (rec.id !== 0) {
+      try {
+        binding.cancel(rec.id);
+      } catch (e) {
+        reportError(e, rec.task);
+      }
+    }
+    return settle(rec, 'cancelled', err);
+  }
+
+  function attach(rec, waiter) {
+    if (rec.waiters === null) {
+      waiter(rec);
+    } else {
+      rec.waiters.push(waiter);
+    }
+  }
+
+  function start(rec) {
+    if (rec.status !== 'pending') return;
+    rec.status = 'running';
+    counters.started++;
+    live.add(rec);
+    enqueue(rec);
+  }
+
+  function enqueue(rec) {
+    queue.push(rec);
+    if (!flushScheduled) {
+      flushScheduled = true;
+      Promise.resolve().then(safeFlush);
+    }
+  }
+
+  function allocId() {
+    for (;;) {
+      const id = nextId;
+      nextId = nextId >= MAX_TASK_ID ? 1 : nextId + 1;
+      if (!inflight.has(id)) return id;
+    }
+  }
+
+  function fnIdFor(rec) {
+    let fnId = fnIds.get(rec.source);
+    if (fnId === undefined) {
+      fnId = binding.registerFunction(rec.source, rec.name);
+      fnIds.set(rec.source, fnId);
+    }
+    return fnId;
+  }
+
+  function transferListFor(rec) {
+    const mode = rec.transferMode !== undefined ? rec.transferMode :
+      config.transferMode;
+    if (mode === 'clone') return undefined;
+    if (mode === 'transfer') {
+      const set = new Set(rec.transfer);
+      topLevelBuffers(rec.data, set);
+      return set.size > 0 ? [...set] : undefined;
+    }
+    return rec.transfer;
+  }
+
+  function ensureHandler() {
+    if (handlerInstalled) return;
+    binding.setHandler(onEvents);
+    handlerInstalled = true;
+  }
+
+  // Runs as a microtask: it must never throw (that would be an unhandled
+  // rejection), so anything unexpected fails the tasks it concerns.
+  function safeFlush() {
+    try {
+      flush();
+    } catch (err) {
+      // Fail the started tasks that did not reach the binding and are not
+      // waiting for a later flush.
+      const waiting = new Set(queue);
+      for (const rec of Array.from(live)) {
+        if (rec.id === 0 && !waiting.has(rec)) settle(rec, 'failed', err);
+      }
+      reportError(err);
+    }
+  }
+
+  function flush() {
+    flushScheduled = false;
+    const q = queue;
+    queue = [];
+    const batch = [];
+    const sent = [];
+    for (let i = 0; i < q.length; i++) {
+      const rec = q[i];
+      if (rec.status !== 'running' || rec.id !== 0) continue;
+      let fnId;
+      let transfer;
+      try {
+        fnId = fnIdFor(rec);
+        transfer = transferListFor(rec);
+      } catch (err) {
+        settle(rec, 'failed', err);
+        continue;
+      }
+      const id = allocId();
+      rec.id = id;
+      rec.attempts++;
+      inflight.set(id, rec);
+      sent.push(rec);
+      const timeout = rec.timeout !== undefined ? rec.timeout :
+        config.workerTimeout;
+      batch.push(id, fnId, rec.data, timeout, rec.priority, rec.seed,
+                 transfer);
+      // Keep the data only where a retry may need it again.
+      if (rec.retriesLeft === 0) rec.data = undefined;
+    }
+    if (sent.length === 0) return;
+    let failures;
+    try {
+      ensureHandler();
+      failures = binding.submit(batch);
+    } catch (err) {
+      for (const rec of sent) {
+        inflight.delete(rec.id);
+        rec.id = 0;
+        settle(rec, 'failed', err);
+      }
+      return;
+    }
+    counters.submitted += sent.length;
+    trace('submit', null, { tasks: sent.length });
+    if (failures !== undefined && failures !== null) {
+      for (let i = 0; i + 1 < failures.length; i += 2) {
+        const rec = inflight.get(failures[i]);
+        if (rec === undefined) continue;
+        inflight.delete(failures[i]);
+        rec.id = 0;
+        const index = sent.indexOf(rec);
+        const data = batch[index * 7 + 2];
+        settle(rec, 'failed', cloneError(String(failures[i + 1]), data, 'data'));
+      }
+    }
+  }
+
+  function resultCloneError(value) {
+    if (value !== null && typeof value === 'object') {
+      const message = String(value.message);
+      return typeof value.path === 'string' ?
+        new ThreaderCloneError(message, value.path) :
+        new ThreaderCloneError(message);
+    }
+    const message = String(value);
+    const m = /\b((?:data|result)(?:\.[A-Za-z_$][\w$]*|\[[^\]]*\])*)/.exec(message);
+    return new ThreaderCloneError(message, m !== null && m[1] !== 'data' &&
+      m[1] !== 'result' ? m[1] : undefined);
+  }
+
+  function onEvents(events) {
+    for (let i = 0; i + 2 < events.length; i += 3) {
+      try {
+        handleEvent(events[i], events[i + 1], events[i + 2]);
+      } catch (err) {
+        reportError(err);
+      }
+    }
+    if (shutdownState !== null) checkDrained();
+  }
+
+  function handleEvent(id, kind, value) {
+    const rec = inflight.get(id);
+    if (rec === undefined) return;
+    if (kind === EV_PROGRESS) {
+      if (rec.status !== 'running' || rec.id !== id) return;
+      rec.progress = value;
+      if (rec.onProgress !== undefined) {
+        try {
+          rec.onProgress(value, rec.task);
+        } catch (err) {
+          reportError(err, rec.task);
+        }
+      }
+      return;
+    }
+    inflight.delete(id);
+    if (rec.id !== id) return;
+    rec.id = 0;
+    if (rec.status !== 'running') return;  // settled in JS already
+    switch (kind) {
+      case EV_COMPLETED:
+        settle(rec, 'completed', value);
+        break;
+      case EV_THREW:
+        settle(rec, 'failed', rebuildError(value));
+        break;
+      case EV_TIMEOUT: {
+        const ms = rec.timeout !== undefined ? rec.timeout : config.workerTimeout;
+        settle(rec, 'failed', new ThreaderTimeoutError(
+          `Task ${rec.name ? `"${rec.name}" ` : ''}timed out after ${ms} ms`, ms));
+        break;
+      }
+      case EV_CANCELLED:
+        settle(rec, 'cancelled', new AbortError('The task was cancelled'));
+        break;
+      case EV_WORKER_LOST:
+        if (rec.retriesLeft > 0) {
+          rec.retriesLeft--;
+          counters.retried++;
+          trace('retry', rec, { attempt: rec.attempts + 1 });
+          enqueue(rec);
+        } else {
+          const err = new ThreaderWorkerError(
+            `${value === undefined ? 'The worker running the task was lost' :
+              String(value)}${rec.attempts > 1 ? ` (after ${rec.attempts} attempts)` : ''}`);
+          err.attempts = rec.attempts;
+          settle(rec, 'failed', err);
+        }
+        break;
+      case EV_CLONE:
+        settle(rec, 'failed', resultCloneError(value));
+        break;
+      default:
+        settle(rec, 'failed', new ThreaderError(
+          `Unknown event kind ${kind} from the binding`, 'ERR_THREADER_INTERNAL'));
+    }
+  }
+
+  // -- Task -----------------------------------------------------------------
+
+  class Task {
+    constructor(rec) {
+      Object.defineProperty(this, kRec, { value: rec });
+    }
+
+    get status() { return this[kRec].status; }
+    get progress() { return this[kRec].progress; }
+    get result() { return this[kRec].result; }
+    get error() { return this[kRec].error; }
+    get name() { return this[kRec].name; }
+    get [Symbol.toStringTag]() { return 'Task'; }
+
+    // Pending: never runs.  Running: settles now as cancelled and the worker
+    // is stopped.  Settled: no-op.  Returns whether it cancelled anything.
+    cancel(reason) {
+      return cancelRec(this[kRec],
+                       abortError('The task was cancelled', reason));
+    }
+  }
+
+  function threader(fn, data, opts) {
+    if (typeof fn !== 'function') throw notAFunction('fn', fn);
+    if (opts === undefined || opts === null) {
+      opts = undefined;
+    } else if (!isPlainOptions(opts)) {
+      throw invalidType('opts', 'an object', opts);
+    }
+    const rec = {
+      task: null, status: 'pending', result: undefined, error: undefined,
+      progress: undefined, source: '', name: '', data, id: 0, attempts: 0,
+      timeout: undefined, priority: 1, seed: 0, transfer: undefined,
+      transferMode: undefined, retriesLeft: 0, signal: undefined,
+      onAbort: undefined, onProgress: undefined, waiters: [],
+    };
+    let taskWith;
+    let signal;
+    if (opts !== undefined) {
+      if (opts.timeout !== undefined && opts.timeout !== null) {
+        rec.timeout = checkTimeout('opts.timeout', opts.timeout);
+      }
+      if (opts.priority !== undefined) {
+        rec.priority = checkPriority('opts.priority', opts.priority);
+      }
+      if (opts.retries !== undefined) {
+        rec.retriesLeft = checkRetries('opts.retries', opts.retries);
+      }
+      if (opts.seed !== undefined) {
+        if (typeof opts.seed !== 'number' || !Number.isFinite(opts.seed)) {
+          throw invalidType('opts.seed', 'a finite number', opts.seed);
+        }
+        rec.seed = opts.seed >>> 0;
+      } else {
+        rec.seed = (Math.random() * 0x100000000) >>> 0;
+      }
+      if (opts.transfer !== undefined) {
+        rec.transfer = checkTransferList('opts.transfer', opts.transfer);
+      }
+      if (opts.transferMode !== undefined) {
+        rec.transferMode = checkTransferMode('opts.transferMode', opts.transferMode);
+      }
+      if (opts.onProgress !== undefined) {
+        if (typeof opts.onProgress !== 'function') {
+          throw invalidType('opts.onProgress', 'a function', opts.onProgress);
+        }
+        rec.onProgress = opts.onProgress;
+      }
+      if (opts.signal !== undefined && opts.signal !== null) {
+        if (!isAbortSignal(opts.signal)) {
+          throw invalidType('opts.signal', 'an AbortSignal', opts.signal);
+        }
+        signal = opts.signal;
+      }
+      if (opts.with !== undefined && opts.with !== null) {
+        taskWith = checkWithNames('opts.with', opts.with);
+      }
+    } else {
+      rec.seed = (Math.random() * 0x100000000) >>> 0;
+    }
+    const compiled = compile(fn, taskWith);
+    rec.source = compiled.source;
+    rec.name = compiled.name;
+    const task = new Task(rec);
+    rec.task = task;
+    counters.created++;
+    if (signal !== undefined) {
+      if (signal.aborted) {
+        settle(rec, 'cancelled',
+               abortError('The task was aborted by its signal', signal.reason));
+      } else {
+        rec.signal = signal;
+        rec.onAbort = () => {
+          cancelRec(rec, abortError('The task was aborted by its signal',
+                                    signal.reason));
+        };
+        signal.addEventListener('abort', rec.onAbort, { once: true });
+      }
+    }
+    return task;
+  }
+
+  // -- runners --------------------------------------------------------------
+
+  function recOf(name, value, index) {
+    if (value instanceof Task) return value[kRec];
+    const err = invalidType(`${name}() argument ${index}`,
+                            'a Task made by threader(fn, data)', value);
+    if (value !== null && typeof value === 'object' && value[kRec] !== undefined) {
+      err.message += ' (a Task of another threader instance)';
+    }
+    throw err;
+  }
+
+  function collect(name, args) {
+    let list = args;
+    if (args.length === 1 && !(args[0] instanceof Task)) {
+      const only = args[0];
+      if (Array.isArray(only)) {
+        list = only;
+      } else if (only !== null && typeof only === 'object' &&
+                 typeof only[Symbol.iterator] === 'function') {
+        list = Array.from(only);
+      }
+    }
+    const recs = new Array(list.length);
+    for (let i = 0; i < list.length; i++) recs[i] = recOf(name, list[i], i);
+    return recs;
+  }
+
+  function cancelAll(recs, message, reason) {
+    let err;
+    for (let i = 0; i < recs.length; i++) {
+      const rec = recs[i];
+      if (rec.status === 'running' || rec.status === 'pending') {
+        if (err === undefined) err = abortError(message, reason);
+        cancelRec(rec, err);
+      }
+    }
+  }
+
+  // A promise with .cancel(), settled through ctl.resolve / ctl.reject.
+  function runner(name, recs) {
+    let resolveFn;
+    let rejectFn;
+    const promise = new Promise((resolve, reject) => {
+      resolveFn = resolve;
+      rejectFn = reject;
+    });
+    const ctl = {
+      done: false,
+      resolve(value) {
+        if (ctl.done) return;
+        ctl.done = true;
+        resolveFn(value);
+      },
+      reject(err, cancelRest) {
+        if (ctl.done) return;
+        ctl.done = true;
+        rejectFn(err);
+        if (cancelRest) {
+          cancelAll(recs, `Cancelled by ${name}(): another task failed`);
+        }
+      },
+      finish(value) {  // resolved and the rest are no longer needed
+        ctl.resolve(value);
+        cancelAll(recs, `Cancelled by ${name}(): not needed any more`);
+      },
+    };
+    Object.defineProperty(promise, 'cancel', {
+      value: function cancel(reason) {
+        if (ctl.done) return false;
+        ctl.reject(abortError(`${name}() was cancelled`, reason), false);
+        cancelAll(recs, `Cancelled by ${name}().cancel()`, reason);
+        return true;
+      },
+      writable: true, configurable: true, enumerable: false,
+    });
+    return { promise, ctl };
+  }
+
+  function runAll(recs, ctl, onSettled) {
+    for (let i = 0; i < recs.length && !ctl.done; i++) {
+      const rec = recs[i];
+      start(rec);
+      attach(rec, (r) => {
+        if (!ctl.done) onSettled(r, i);
+      });
+    }
+    // A runner that settled while attaching cancels what it did not start.
+    if (ctl.done) cancelAll(recs, 'Cancelled: the run had already settled');
+  }
+
+  function all(...args) {
+    const recs = collect('thread.all', args);
+    const { promise, ctl } = runner('thread.all', recs);
+    const results = new Array(recs.length);
+    let left = recs.length;
+    if (left === 0) ctl.resolve(results);
+    runAll(recs, ctl, (rec, i) => {
+      if (rec.status === 'completed') {
+        results[i] = rec.result;
+        if (--left === 0) ctl.resolve(results);
+      } else {
+        ctl.reject(rec.error, true);
+      }
+    });
+    return promise;
+  }
+
+  function race(...args) {
+    const recs = collect('thread.race', args);
+    const { promise, ctl } = runner('thread.race', recs);
+    runAll(recs, ctl, (rec) => {
+      if (rec.status === 'completed') {
+        ctl.finish(rec.result);
+      } else {
+        ctl.reject(rec.error, true);
+      }
+    });
+    return promise;
+  }
+
+  function any(n, ...args) {
+    if (typeof n !== 'number') {
+      throw invalidType('n', 'a non-negative integer (how many results)', n);
+    }
+    const recs = collect('thread.any', args);
+    if (!Number.isInteger(n) || n < 0 || n > recs.length) {
+      throw outOfRange('n', `an integer >= 0 and <= the number of tasks ` +
+                       `(${recs.length})`, n);
+    }
+    const { promise, ctl } = runner('thread.any', recs);
+    const results = [];
+    const failures = [];
+    if (n === 0) {
+      ctl.resolve(results);
+      return promise;
+    }
+    runAll(recs, ctl, (rec) => {
+      if (rec.status === 'completed') {
+        results.push(rec.result);
+        if (results.length === n) ctl.finish(results);
+        return;
+      }
+      failures.push(rec.error);
+      const open = recs.length - results.length - failures.length;
+      if (results.length + open < n) {
+        const err = new AggregateError(
+          failures, `thread.any(): ${failures.length} of ${recs.length} tasks ` +
+          `failed, so ${n} cannot succeed`);
+        ctl.reject(err, true);
+      }
+    });
+    return promise;
+  }
+
+  function fire(...args) {
+    const recs = collect('thread.fire', args);
+    for (let i = 0; i < recs.length; i++) {
+      const rec = recs[i];
+      start(rec);
+      attach(rec, (r) => {
+        if (r.status === 'failed') reportError(r.error, r.task);
+      });
+    }
+    return undefined;
+  }
+
+  function stream(...args) {
+    const recs = collect('thread.stream', args);
+    const buffer = [];   // settled recs not yet read, completion order
+    const readers = [];  // {resolve, reject} waiting in next()
+    let delivered = 0;
+    let closed = false;  // no more values: failed, cancelled or returned
+    let pendingError;    // an error that the next read must throw
+    let errorTaken = false;
+
+    function close(err) {
+      closed = true;
+      if (err !== undefined) {
+        pendingError = err;
+      }
+      cancelAll(recs, 'Cancelled by thread.stream(): the stream was closed');
+    }
+
+    function deliver(reader, rec) {
+      delivered++;
+      if (rec.status === 'completed') {
+        reader.resolve({ value: rec.result, done: false });
+      } else {
+        errorTaken = true;
+        reader.reject(rec.error);
+      }
+    }
+
+    function drainReaders() {
+      while (readers.length > 0) {
+        const reader = readers.shift();
+        if (pendingError !== undefined && !errorTaken) {
+          errorTaken = true;
+          reader.reject(pendingError);
+        } else {
+          reader.resolve({ value: undefined, done: true });
+        }
+      }
+    }
+
+    function onSettled(rec) {
+      if (closed) return;
+      if (rec.status !== 'completed') {
+        // Later values are dropped; earlier buffered ones still come first.
+        closed = true;
+        cancelAll(recs, 'Cancelled by thread.stream(): another task failed');
+      }
+      if (readers.length > 0) {
+        deliver(readers.shift(), rec);
+        if (closed) drainReaders();
+      } else {
+        buffer.push(rec);
+      }
+    }
+
+    const iterator = {
+      next() {
+        if (buffer.length > 0) {
+          return new Promise((resolve, reject) => {
+            deliver({ resolve, reject }, buffer.shift());
+          });
+        }
+        if (pendingError !== undefined && !errorTaken) {
+          errorTaken = true;
+          return Promise.reject(pendingError);
+        }
+        if (closed || delivered === recs.length) {
+          return Promise.resolve({ value: undefined, done: true });
+        }
+        return new Promise((resolve, reject) => {
+          readers.push({ resolve, reject });
+        });
+      },
+      return(value) {
+        if (!closed) close();
+        buffer.length = 0;
+        errorTaken = true;
+        drainReaders();
+        return Promise.resolve({ value, done: true });
+      },
+      cancel(reason) {
+        if (closed) return false;
+        buffer.length = 0;
+        close(abortError('thread.stream() was cancelled', reason));
+        drainReaders();
+        return true;
+      },
+      [Symbol.asyncIterator]() {
+        return this;
+      },
+      get [Symbol.toStringTag]() {
+        return 'ThreaderStream';
+      },
+    };
+
+    for (let i = 0; i < recs.length && !closed; i++) {
+      start(recs[i]);
+      attach(recs[i], onSettled);
+    }
+    if (closed) cancelAll(recs, 'Cancelled by thread.stream(): another task failed');
+    return iterator;
+  }
+
+  // -- config, stats, shutdown ---------------------------------------------
+
+  function has(object, key) {
+    return Object.prototype.hasOwnProperty.call(object, key) &&
+      object[key] !== undefined;
+  }
+
+  function configure(options) {
+    if (options !== undefined && options !== null) {
+      if (!isPlainOptions(options)) {
+        throw invalidType('options', 'an object', options);
+      }
+      // Check every value first, so that a bad one changes nothing.
+      const next = { ...config };
+      let nextWith = configWith;
+      const native = {};
+      if (has(options, 'maxWorkers')) {
+        const v = options.maxWorkers;
+        if (v === null) {
+          next.maxWorkers = null;
+          native.maxWorkers = defaultWorkers !== null ? defaultWorkers : 0;
+        } else {
+          if (typeof v !== 'number') {
+            throw invalidType('maxWorkers', 'a positive integer or null', v);
+          }
+          if (!Number.isInteger(v) || v < 1 || v > 4096) {
+            throw outOfRange('maxWorkers', 'an integer >= 1 and <= 4096', v);
+          }
+          next.maxWorkers = v;
+          native.maxWorkers = v;
+        }
+      }
+      if (has(options, 'maxHeapMB')) {
+        const v = options.maxHeapMB;
+        if (v === null) {
+          next.maxHeapMB = null;
+          native.maxHeapMB = 0;
+        } else {
+          if (typeof v !== 'number') {
+            throw invalidType('maxHeapMB', 'a positive number or null', v);
+          }
+          if (!Number.isFinite(v) || v < 1 || v > 1048576) {
+            throw outOfRange('maxHeapMB', '>= 1 and <= 1048576', v);
+          }
+          next.maxHeapMB = Math.ceil(v);
+          native.maxHeapMB = next.maxHeapMB;
+        }
+      }
+      if (has(options, 'workerTimeout')) {
+        next.workerTimeout = options.workerTimeout === null ? 0 :
+          checkTimeout('workerTimeout', options.workerTimeout);
+      }
+      if (has(options, 'enableValidation')) {
+        if (typeof options.enableValidation !== 'boolean') {
+          throw invalidType('enableValidation', 'a boolean',
+                            options.enableValidation);
+        }
+        next.enableValidation = options.enableValidation;
+      }
+      if (has(options, 'transferMode')) {
+        next.transferMode = checkTransferMode('transferMode', options.transferMode);
+      }
+      if (has(options, 'onError')) {
+        next.onError = checkFunctionOrNull('onError', options.onError);
+      }
+      if (has(options, 'trace')) {
+        const v = options.trace;
+        if (v !== null && typeof v !== 'boolean' && typeof v !== 'string' &&
+            typeof v !== 'function') {
+          throw invalidType('trace', 'a file name, a function, a boolean or null', v);
+        }
+        next.trace = v;
+      }
+      if (has(options, 'with')) {
+        const v = options.with;
+        if (v === null) {
+          next.with = null;
+          nextWith = null;
+        } else {
+          checkWithNames('with', v);
+          const names = Object.keys(v);
+          nextWith = names.length === 0 ? null : {
+            names,
+            parts: withParts(v, names, names, 'with', next.enableValidation),
+          };
+          next.with = { ...v };
+        }
+      }
+      if (native.maxWorkers !== undefined || native.maxHeapMB !== undefined) {
+        binding.configure(native);
+      }
+      if (next.trace !== config.trace && typeof binding.setTrace === 'function') {
+        binding.setTrace(typeof next.trace === 'string' ? next.trace : null);
+      }
+      Object.assign(config, next);
+      configWith = nextWith;
+    }
+    return currentConfig();
+  }
+
+  function currentConfig() {
+    return Object.freeze({
+      ...config,
+      maxWorkers: config.maxWorkers !== null ? config.maxWorkers : defaultWorkers,
+      with: config.with === null ? null : Object.freeze({ ...config.with }),
+    });
+  }
+
+  const STAT_FIELDS = ['tasksRun', 'tasksFailed', 'steals', 'parks', 'busyMs',
+    'heapUsed', 'isolatesCreated', 'running'];
+
+  function stats() {
+    const raw = binding.stats();
+    const workers = Array.isArray(raw) ? raw.map((w) => ({ ...w })) : [];
+    const totals = {};
+    for (const field of STAT_FIELDS) totals[field] = 0;
+    for (const w of workers) {
+      for (const key of Object.keys(w)) {
+        if (typeof w[key] === 'number') totals[key] = (totals[key] || 0) + w[key];
+        else if (typeof w[key] === 'boolean') totals[key] = (totals[key] || 0) + (w[key] ? 1 : 0);
+      }
+    }
+    totals.workers = workers.length;
+    workers.totals = totals;
+    workers.tasks = {
+      ...counters,
+      inFlight: inflight.size,
+      queued: queue.length,
+      pending: binding.pending(),
+    };
+    return workers;
+  }
+
+  function checkDrained() {
+    const s = shutdownState;
+    for (const id of s.ids) {
+      if (!inflight.has(id)) s.ids.delete(id);
+    }
+    if (s.ids.size === 0) {
+      shutdownState = null;
+      s.resolve();
+    }
+  }
+
+  function shutdown() {
+    if (shutdownState !== null) return shutdownState.promise;
+    const err = new AbortError('Cancelled by threader.shutdown()');
+    // Settle in JS first; binding.shutdown() stops them natively.
+    for (const rec of Array.from(live)) settle(rec, 'cancelled', err);
+    queue = [];
+    let failure;
+    try {
+      binding.shutdown();
+    } catch (e) {
+      failure = e;
+    }
+    fnIds.clear();
+    handlerInstalled = false;
+    if (failure !== undefined) return Promise.reject(failure);
+    let resolve;
+    const promise = new Promise((r) => { resolve = r; });
+    shutdownState = { promise, resolve, ids: new Set(inflight.keys()) };
+    checkDrained();
+    trace('shutdown', null, {});
+    return promise;
+  }
+
+  Object.defineProperties(threader, {
+    config: { value: configure, enumerable: true },
+    stats: { value: stats, enumerable: true },
+    shutdown: { value: shutdown, enumerable: true },
+    Task: { value: Task },
+  });
+
+  const thread = Object.freeze({ all, stream, fire, race, any });
+  return { threader, thread };
+}
+
+module.exports = {
+  createThreader,
+  findUncloneable,
+};

@@ -1,0 +1,234 @@
+'use strict';
+// A pure-JS implementation of the binding contract (js/BINDING.md), for
+// testing js/api.js without the native addon.
+//
+// Tasks run on the main thread, `maxWorkers` of them per setImmediate turn,
+// one handler call per turn.  Sync code cannot be interrupted, so:
+// - a running task cannot be cancelled (cancel() only removes queued ones);
+// - a timeout is checked after the task returns: a task that ran longer
+//   than its timeout reports TIMEOUT (an infinite loop would hang the test,
+//   so tests that need a real timeout skip under the mock);
+// - ctx.cancelled is always false.
+// Test hooks, mock only:
+// - throwing an object with `mockWorkerLost: true` reports WORKER_LOST;
+// - ctx.mockRuns is how many times the same function ran before in this
+//   binding (so a task can fail on its first run only).
+
+const EV = {
+  COMPLETED: 0, THREW: 1, TIMEOUT: 2, CANCELLED: 3, WORKER_LOST: 4, CLONE: 5,
+  PROGRESS: 6,
+};
+
+class TransferResult {
+  constructor(value, list) {
+    this.value = value;
+    this.list = list;
+  }
+}
+
+function errorValue(err) {
+  if (err === null || typeof err !== 'object') {
+    return { name: 'Error', message: String(err), stack: undefined };
+  }
+  const value = { name: err.name, message: err.message, stack: err.stack };
+  for (const key of Object.keys(err)) {
+    try {
+      value[key] = structuredClone(err[key]);
+    } catch {
+      // Not cloneable: dropped, as the serializer would.
+    }
+  }
+  return value;
+}
+
+class MockBinding {
+  constructor({ maxWorkers = 4 } = {}) {
+    this.isMock = true;
+    this.defaultMaxWorkers = maxWorkers;
+    this.maxWorkers = maxWorkers;
+    this.maxHeapMB = 0;
+    this.fns = [null];  // fnId 0 unused
+    this.queues = [[], [], []];  // by priority
+    this.handler = null;
+    this.events = [];
+    this.scheduled = false;
+    this.inFlight = 0;  // submitted, final event not yet delivered
+    this.workers = [];
+    this.submitCalls = 0;
+    this.submitSizes = [];
+    this.configureCalls = [];
+    this.shutdowns = 0;
+  }
+
+  registerFunction(source, name) {
+    if (typeof source !== 'string') throw new TypeError('source must be a string');
+    this.fns.push({ source, name, fn: null, runs: 0 });
+    return this.fns.length - 1;
+  }
+
+  submit(batch) {
+    if (!Array.isArray(batch) || batch.length % 7 !== 0) {
+      throw new TypeError('submit: batch must be a flat array of 7-slot tasks');
+    }
+    this.submitCalls++;
+    this.submitSizes.push(batch.length / 7);
+    const failures = [];
+    for (let i = 0; i < batch.length; i += 7) {
+      const [taskId, fnId, data, timeoutMs, priority, seed, transfer] =
+        batch.slice(i, i + 7);
+      if (!Number.isInteger(taskId) || taskId <= 0) {
+        throw new TypeError(`submit: bad taskId ${taskId}`);
+      }
+      if (this.fns[fnId] === undefined || fnId === 0) {
+        throw new TypeError(`submit: unknown fnId ${fnId}`);
+      }
+      let copy;
+      try {
+        copy = transfer === undefined ? structuredClone(data) :
+          structuredClone(data, { transfer });
+      } catch (err) {
+        failures.push(taskId, err.message);
+        continue;
+      }
+      this.queues[priority].push({ taskId, fnId, data: copy, timeoutMs, seed });
+      this.inFlight++;
+    }
+    this.schedule();
+    return failures.length > 0 ? failures : undefined;
+  }
+
+  cancel(taskId) {
+    for (const q of this.queues) {
+      const i = q.findIndex((t) => t.taskId === taskId);
+      if (i !== -1) {
+        q.splice(i, 1);
+        this.events.push(taskId, EV.CANCELLED, undefined);
+        this.schedule();
+        return true;
+      }
+    }
+    return false;
+  }
+
+  setHandler(fn) {
+    this.handler = fn;
+  }
+
+  configure(options) {
+    this.configureCalls.push({ ...options });
+    if (options.maxWorkers !== undefined) {
+      this.maxWorkers = options.maxWorkers || this.defaultMaxWorkers;
+    }
+    if (options.maxHeapMB !== undefined) this.maxHeapMB = options.maxHeapMB;
+  }
+
+  stats() {
+    while (this.workers.length < this.maxWorkers) {
+      this.workers.push({
+        tasksRun: 0, tasksFailed: 0, steals: 0, parks: 0, busyMs: 0,
+        heapUsed: 0, isolatesCreated: 1, running: false,
+      });
+    }
+    return this.workers.slice(0, this.maxWorkers).map((w) => ({ ...w }));
+  }
+
+  shutdown() {
+    this.shutdowns++;
+    for (const q of this.queues) {
+      for (const t of q) this.events.push(t.taskId, EV.CANCELLED, undefined);
+      q.length = 0;
+    }
+    this.schedule();
+  }
+
+  pending() {
+    return this.inFlight;
+  }
+
+  // -- internals ------------------------------------------------------------
+
+  schedule() {
+    if (this.scheduled) return;
+    this.scheduled = true;
+    setImmediate(() => this.turn());
+  }
+
+  take() {
+    for (const q of this.queues) {
+      if (q.length > 0) return q.shift();
+    }
+    return undefined;
+  }
+
+  turn() {
+    this.scheduled = false;
+    this.stats();  // make sure the worker records exist
+    for (let w = 0; w < this.maxWorkers; w++) {
+      const task = this.take();
+      if (task === undefined) break;
+      this.run(task, this.workers[w]);
+    }
+    const events = this.events;
+    this.events = [];
+    for (let i = 1; i < events.length; i += 3) {
+      if (events[i] !== EV.PROGRESS) this.inFlight--;
+    }
+    if (events.length > 0 && this.handler !== null) this.handler(events);
+    if (this.queues.some((q) => q.length > 0) || this.events.length > 0) {
+      this.schedule();
+    }
+  }
+
+  run(task, worker) {
+    const entry = this.fns[task.fnId];
+    const events = this.events;
+    const id = task.taskId;
+    const t0 = Date.now();
+    worker.tasksRun++;
+    let kind;
+    let value;
+    try {
+      if (entry.fn === null) entry.fn = (0, eval)(`(${entry.source})`);
+      const ctx = {
+        progress(fraction) {
+          events.push(id, EV.PROGRESS, fraction);
+        },
+        cancelled: false,
+        transfer(v, list) {
+          return new TransferResult(v, list);
+        },
+        mockRuns: entry.runs,
+      };
+      entry.runs++;
+      const result = entry.fn(task.data, ctx);
+      try {
+        value = result instanceof TransferResult ?
+          structuredClone(result.value, { transfer: result.list }) :
+          structuredClone(result);
+        kind = EV.COMPLETED;
+      } catch (err) {
+        kind = EV.CLONE;
+        value = `result could not be cloned: ${err.message}`;
+      }
+    } catch (err) {
+      if (err !== null && typeof err === 'object' && err.mockWorkerLost) {
+        kind = EV.WORKER_LOST;
+        value = 'The worker was lost (mock)';
+        worker.isolatesCreated++;
+      } else {
+        kind = EV.THREW;
+        value = errorValue(err);
+      }
+    }
+    const elapsed = Date.now() - t0;
+    worker.busyMs += elapsed;
+    if (kind !== EV.COMPLETED) worker.tasksFailed++;
+    if (task.timeoutMs > 0 && elapsed > task.timeoutMs) {
+      kind = EV.TIMEOUT;
+      value = undefined;
+    }
+    events.push(id, kind, value);
+  }
+}
+
+module.exports = { MockBinding, EV };
