@@ -17,7 +17,7 @@ def c_bytes(data):
     # limit on string literals.
     out = []
     for i in range(0, len(data), 24):
-        out.append(",".join(str(b) for b in data[i:i + 24]))
+        out.append(",".join(str(b if b < 128 else b - 256) for b in data[i:i + 24]))
     return ",\n".join(out)
 
 

@@ -210,7 +210,7 @@ void HostBinding::Submit(const v8::FunctionCallbackInfo<v8::Value>& info) {
     std::string error;
     v8::TryCatch try_catch(isolate);
     bool ok = SerializeValue(isolate, context, slot[2], slot[6], &desc.data,
-                             &error);
+                             &error, "data");
     if (try_catch.HasCaught()) {
       if (error.empty()) {
         v8::String::Utf8Value text(isolate, try_catch.Exception());
@@ -416,7 +416,8 @@ size_t HostBinding::Drain() {
       const thr_blob_t* blob = thr_task_result(event.task);
       v8::TryCatch try_catch(isolate_);
       v8::Local<v8::Value> decoded;
-      if (DeserializeValue(isolate_, context, *blob).ToLocal(&decoded)) {
+      if (blob->bytes != nullptr &&
+          DeserializeValue(isolate_, context, *blob).ToLocal(&decoded)) {
         value = decoded;
       } else {
         kind = kClone;

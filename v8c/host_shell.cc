@@ -31,7 +31,6 @@
 #include <string>
 #include <vector>
 
-#include <libplatform/libplatform.h>
 #include <v8.h>
 
 #include "host_binding.h"
@@ -47,7 +46,7 @@ class ShellHostBinding;
 
 struct thr_host_s {
   v8::Isolate* isolate = nullptr;
-  v8::ArrayBuffer::Allocator* allocator = nullptr;
+  v8c::IsolateHandle handle;  // how `isolate` is attached to the platform
   v8::Global<v8::Context> context;
   ShellHostBinding* binding = nullptr;
   v8c_platform_t* platform = nullptr;
@@ -347,9 +346,12 @@ bool InstallGlobals(thr_host_s* host, const thr_host_options_t* options) {
   }
   v8::Local<v8::Value> factory = api;
   if (!api->IsFunction() && api->IsObject()) {
-    api.As<v8::Object>()
-        ->Get(context, v8::String::NewFromUtf8Literal(isolate, "createThreader"))
-        .ToLocal(&factory);
+    if (!api.As<v8::Object>()
+             ->Get(context,
+                   v8::String::NewFromUtf8Literal(isolate, "createThreader"))
+             .ToLocal(&factory)) {
+      factory = v8::Local<v8::Value>();
+    }
   }
   if (factory.IsEmpty() || !factory->IsFunction()) {
     fprintf(stderr, "threader: js/api.js exports no createThreader\n");
@@ -381,9 +383,7 @@ bool InstallGlobals(thr_host_s* host, const thr_host_options_t* options) {
 
 // Runs microtasks and the platform's foreground tasks for the host isolate.
 void RunPending(thr_host_s* host) {
-  v8::Platform* platform = v8c::V8PlatformOf(host->platform);
-  while (platform != nullptr &&
-         v8::platform::PumpMessageLoop(platform, host->isolate)) {
+  while (v8c::PumpIsolate(host->platform, &host->handle, false)) {
   }
   host->isolate->PerformMicrotaskCheckpoint();
 }
@@ -439,10 +439,10 @@ int thr_host_init(const thr_host_options_t* options, thr_host_t** out) {
     delete host;
     return THR_ENOMEM;
   }
-  host->allocator = v8::ArrayBuffer::Allocator::NewDefaultAllocator();
   v8::Isolate::CreateParams params;
-  params.array_buffer_allocator = host->allocator;
-  host->isolate = v8::Isolate::New(params);
+  params.array_buffer_allocator_shared = v8c::SharedAllocator();
+  host->handle = v8c::NewIsolate(platform, params);
+  host->isolate = host->handle.isolate;
   host->isolate->SetMicrotasksPolicy(v8::MicrotasksPolicy::kExplicit);
   host->isolate->SetPromiseRejectCallback(OnPromiseReject);
   {
@@ -540,8 +540,7 @@ int thr_host_close(thr_host_t* host) {
     host->unhandled.clear();
   }
   host->context.Reset();
-  host->isolate->Dispose();
-  delete host->allocator;
+  v8c::DisposeIsolate(host->platform, &host->handle);
   if (host->event_fd >= 0) close(host->event_fd);
   delete host;
   return 0;
