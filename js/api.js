@@ -77,8 +77,7 @@ const TRANSFER_MODES = ['auto', 'clone', 'transfer', 'shared'];
 const MAX_TIMEOUT = 0x7fffffff;  // as setTimeout: about 24.8 days
 const MAX_TASK_ID = 0x7fffffff;
 const FN_BINDING = '__threader_fn__';  // name of fn inside a `with` wrapper
-
-const kRec = Symbol('kRec');
+const kConstruct = Symbol('kConstruct');  // only threader() makes Tasks
 
 // ---------------------------------------------------------------------------
 // Argument errors, in the style of Node's ERR_INVALID_ARG_TYPE & co.
@@ -568,8 +567,10 @@ function createThreader(binding, host = {}) {
   const fnIds = new Map();     // source -> fnId
   const live = new Set();      // started, unsettled recs
   let nextId = 1;
+  let idsWrapped = false;  // once true, allocId checks for ids in use
   let handlerInstalled = false;
   let shutdownState = null;    // {promise, resolve, ids} while draining
+  let shuttingDown = false;    // inside shutdown(): no binding.cancel calls
   const counters = {
     created: 0, started: 0, submitted: 0, completed: 0, failed: 0,
     cancelled: 0, retried: 0,
@@ -710,16 +711,15 @@ function createThreader(binding, host = {}) {
     rec.data = undefined;
     rec.transfer = undefined;
     rec.onProgress = undefined;
-    trace(status, rec, {});
-    const waiters = rec.waiters;
-    rec.waiters = null;
-    if (waiters !== null) {
-      for (let i = 0; i < waiters.length; i++) {
-        try {
-          waiters[i](rec);
-        } catch (err) {
-          reportError(err, rec.task);
-        }
+    if (config.trace !== null) trace(status, rec, undefined);
+    const waiter = rec.waiter;
+    if (waiter !== null) {
+      rec.waiter = null;
+      notify(waiter, rec, rec.waiterIndex);
+      const more = rec.moreWaiters;
+      if (more !== null) {
+        rec.moreWaiters = null;
+        for (let i = 0; i < more.length; i += 2) notify(more[i], rec, more[i + 1]);
       }
     }
     return true;
@@ -727,7 +727,7 @@ function createThreader(binding, host = {}) {
 
   function cancelRec(rec, err) {
     if (rec.status !== 'running' && rec.status !== 'pending') return false;
-    if (rec.id !== 0) {
+    if (rec.id !== 0 && !shuttingDown) {
       try {
         binding.cancel(rec.id);
       } catch (e) {
@@ -737,11 +737,25 @@ function createThreader(binding, host = {}) {
     return settle(rec, 'cancelled', err);
   }
 
-  function attach(rec, waiter) {
-    if (rec.waiters === null) {
-      waiter(rec);
+  function notify(waiter, rec, index) {
+    try {
+      waiter.settled(rec, index);
+    } catch (err) {
+      reportError(err, rec.task);
+    }
+  }
+
+  // Calls waiter.settled(rec, index) once rec settles (at once if it has).
+  function attach(rec, waiter, index) {
+    if (rec.status !== 'running' && rec.status !== 'pending') {
+      notify(waiter, rec, index);
+    } else if (rec.waiter === null) {
+      rec.waiter = waiter;
+      rec.waiterIndex = index;
+    } else if (rec.moreWaiters === null) {
+      rec.moreWaiters = [waiter, index];
     } else {
-      rec.waiters.push(waiter);
+      rec.moreWaiters.push(waiter, index);
     }
   }
 
@@ -764,8 +778,13 @@ function createThreader(binding, host = {}) {
   function allocId() {
     for (;;) {
       const id = nextId;
-      nextId = nextId >= MAX_TASK_ID ? 1 : nextId + 1;
-      if (!inflight.has(id)) return id;
+      if (nextId >= MAX_TASK_ID) {
+        nextId = 1;
+        idsWrapped = true;
+      } else {
+        nextId++;
+      }
+      if (!idsWrapped || !inflight.has(id)) return id;
     }
   }
 
@@ -837,6 +856,7 @@ function createThreader(binding, host = {}) {
       sent.push(rec);
       const timeout = rec.timeout !== undefined ? rec.timeout :
         config.workerTimeout;
+      rec.timeoutUsed = timeout;
       batch.push(id, fnId, rec.data, timeout, rec.priority, rec.seed,
                  transfer);
       // Keep the data only where a retry may need it again.
@@ -921,7 +941,7 @@ function createThreader(binding, host = {}) {
         settle(rec, 'failed', rebuildError(value));
         break;
       case EV_TIMEOUT: {
-        const ms = rec.timeout !== undefined ? rec.timeout : config.workerTimeout;
+        const ms = rec.timeoutUsed;
         settle(rec, 'failed', new ThreaderTimeoutError(
           `Task ${rec.name ? `"${rec.name}" ` : ''}timed out after ${ms} ms`, ms));
         break;
@@ -955,22 +975,32 @@ function createThreader(binding, host = {}) {
   // -- Task -----------------------------------------------------------------
 
   class Task {
-    constructor(rec) {
-      Object.defineProperty(this, kRec, { value: rec });
+    #rec;
+
+    constructor(rec, token) {
+      if (token !== kConstruct) {
+        throw new TypeError('Illegal constructor: make tasks with threader(fn, data, opts)');
+      }
+      this.#rec = rec;
     }
 
-    get status() { return this[kRec].status; }
-    get progress() { return this[kRec].progress; }
-    get result() { return this[kRec].result; }
-    get error() { return this[kRec].error; }
-    get name() { return this[kRec].name; }
+    // The record behind a Task of this runtime, or undefined.
+    static recOf(value) {
+      return value !== null && typeof value === 'object' && #rec in value ?
+        value.#rec : undefined;
+    }
+
+    get status() { return this.#rec.status; }
+    get progress() { return this.#rec.progress; }
+    get result() { return this.#rec.result; }
+    get error() { return this.#rec.error; }
+    get name() { return this.#rec.name; }
     get [Symbol.toStringTag]() { return 'Task'; }
 
     // Pending: never runs.  Running: settles now as cancelled and the worker
     // is stopped.  Settled: no-op.  Returns whether it cancelled anything.
     cancel(reason) {
-      return cancelRec(this[kRec],
-                       abortError('The task was cancelled', reason));
+      return cancelRec(this.#rec, abortError('The task was cancelled', reason));
     }
   }
 
@@ -984,9 +1014,10 @@ function createThreader(binding, host = {}) {
     const rec = {
       task: null, status: 'pending', result: undefined, error: undefined,
       progress: undefined, source: '', name: '', data, id: 0, attempts: 0,
-      timeout: undefined, priority: 1, seed: 0, transfer: undefined,
+      timeout: undefined, timeoutUsed: 0, priority: 1, seed: 0, transfer: undefined,
       transferMode: undefined, retriesLeft: 0, signal: undefined,
-      onAbort: undefined, onProgress: undefined, waiters: [],
+      onAbort: undefined, onProgress: undefined, waiter: null,
+      waiterIndex: 0, moreWaiters: null,
     };
     let taskWith;
     let signal;
@@ -1035,7 +1066,7 @@ function createThreader(binding, host = {}) {
     const compiled = compile(fn, taskWith);
     rec.source = compiled.source;
     rec.name = compiled.name;
-    const task = new Task(rec);
+    const task = new Task(rec, kConstruct);
     rec.task = task;
     counters.created++;
     if (signal !== undefined) {
@@ -1055,12 +1086,19 @@ function createThreader(binding, host = {}) {
   }
 
   // -- runners --------------------------------------------------------------
+  //
+  // A runner is a waiter: attach() registers it on each of its tasks with the
+  // task's index, and settle() calls `waiter.settled(rec, index)` exactly
+  // once per attachment.  Classes instead of closures keep a run of 10,000
+  // single-task runs cheap.
 
   function recOf(name, value, index) {
-    if (value instanceof Task) return value[kRec];
+    const rec = Task.recOf(value);
+    if (rec !== undefined) return rec;
     const err = invalidType(`${name}() argument ${index}`,
                             'a Task made by threader(fn, data)', value);
-    if (value !== null && typeof value === 'object' && value[kRec] !== undefined) {
+    if (value !== null && typeof value === 'object' &&
+        tag(value) === '[object Task]') {
       err.message += ' (a Task of another threader instance)';
     }
     throw err;
@@ -1068,7 +1106,7 @@ function createThreader(binding, host = {}) {
 
   function collect(name, args) {
     let list = args;
-    if (args.length === 1 && !(args[0] instanceof Task)) {
+    if (args.length === 1 && Task.recOf(args[0]) === undefined) {
       const only = args[0];
       if (Array.isArray(only)) {
         list = only;
@@ -1093,86 +1131,147 @@ function createThreader(binding, host = {}) {
     }
   }
 
-  // A promise with .cancel(), settled through ctl.resolve / ctl.reject.
-  function runner(name, recs) {
-    let resolveFn;
-    let rejectFn;
-    const promise = new Promise((resolve, reject) => {
-      resolveFn = resolve;
-      rejectFn = reject;
-    });
-    const ctl = {
-      done: false,
-      resolve(value) {
-        if (ctl.done) return;
-        ctl.done = true;
-        resolveFn(value);
-      },
-      reject(err, cancelRest) {
-        if (ctl.done) return;
-        ctl.done = true;
-        rejectFn(err);
-        if (cancelRest) {
-          cancelAll(recs, `Cancelled by ${name}(): another task failed`);
-        }
-      },
-      finish(value) {  // resolved and the rest are no longer needed
-        ctl.resolve(value);
-        cancelAll(recs, `Cancelled by ${name}(): not needed any more`);
-      },
-    };
-    Object.defineProperty(promise, 'cancel', {
-      value: function cancel(reason) {
-        if (ctl.done) return false;
-        ctl.reject(abortError(`${name}() was cancelled`, reason), false);
-        cancelAll(recs, `Cancelled by ${name}().cancel()`, reason);
-        return true;
-      },
-      writable: true, configurable: true, enumerable: false,
-    });
-    return { promise, ctl };
-  }
-
-  function runAll(recs, ctl, onSettled) {
-    for (let i = 0; i < recs.length && !ctl.done; i++) {
+  // Starts each task and attaches `waiter`; stops early once the waiter is
+  // done (a task that had already settled decided the run), and cancels
+  // what it did not start.
+  function runAll(recs, waiter) {
+    for (let i = 0; i < recs.length && !waiter.done; i++) {
       const rec = recs[i];
       start(rec);
-      attach(rec, (r) => {
-        if (!ctl.done) onSettled(r, i);
-      });
+      attach(rec, waiter, i);
     }
-    // A runner that settled while attaching cancels what it did not start.
-    if (ctl.done) cancelAll(recs, 'Cancelled: the run had already settled');
+    if (waiter.done) {
+      cancelAll(recs, `Cancelled by ${waiter.name}(): the run had already settled`);
+    }
   }
 
-  function all(...args) {
-    const recs = collect('thread.all', args);
-    const { promise, ctl } = runner('thread.all', recs);
-    const results = new Array(recs.length);
-    let left = recs.length;
-    if (left === 0) ctl.resolve(results);
-    runAll(recs, ctl, (rec, i) => {
+  // The promise-returning runners: `promise` has .cancel().
+  class Run {
+    constructor(name, recs) {
+      this.name = name;
+      this.recs = recs;
+      this.done = false;
+      this.resolveFn = undefined;
+      this.rejectFn = undefined;
+      this.promise = new Promise((resolve, reject) => {
+        this.resolveFn = resolve;
+        this.rejectFn = reject;
+      });
+      const run = this;
+      Object.defineProperty(this.promise, 'cancel', {
+        value: function cancel(reason) { return run.cancel(reason); },
+        writable: true, configurable: true, enumerable: false,
+      });
+    }
+
+    resolve(value) {
+      if (this.done) return;
+      this.done = true;
+      this.resolveFn(value);
+    }
+
+    // Resolved: the tasks still running are not needed any more.
+    finish(value) {
+      this.resolve(value);
+      cancelAll(this.recs, `Cancelled by ${this.name}(): not needed any more`);
+    }
+
+    fail(err) {
+      if (this.done) return;
+      this.done = true;
+      this.rejectFn(err);
+      cancelAll(this.recs, `Cancelled by ${this.name}(): another task failed`);
+    }
+
+    cancel(reason) {
+      if (this.done) return false;
+      this.done = true;
+      this.rejectFn(abortError(`${this.name}() was cancelled`, reason));
+      cancelAll(this.recs, `Cancelled by ${this.name}().cancel()`, reason);
+      return true;
+    }
+  }
+
+  class AllRun extends Run {
+    constructor(recs) {
+      super('thread.all', recs);
+      this.results = new Array(recs.length);
+      this.left = recs.length;
+      if (this.left === 0) this.resolve(this.results);
+    }
+
+    settled(rec, index) {
+      if (this.done) return;
       if (rec.status === 'completed') {
-        results[i] = rec.result;
-        if (--left === 0) ctl.resolve(results);
+        this.results[index] = rec.result;
+        if (--this.left === 0) this.resolve(this.results);
       } else {
-        ctl.reject(rec.error, true);
+        this.fail(rec.error);
       }
-    });
-    return promise;
+    }
+  }
+
+  class RaceRun extends Run {
+    constructor(recs) {
+      super('thread.race', recs);
+    }
+
+    settled(rec) {
+      if (this.done) return;
+      if (rec.status === 'completed') {
+        this.finish(rec.result);
+      } else {
+        this.fail(rec.error);
+      }
+    }
+  }
+
+  class AnyRun extends Run {
+    constructor(n, recs) {
+      super('thread.any', recs);
+      this.n = n;
+      this.results = [];
+      this.failures = [];
+      if (n === 0) this.resolve(this.results);
+    }
+
+    settled(rec) {
+      if (this.done) return;
+      if (rec.status === 'completed') {
+        this.results.push(rec.result);
+        if (this.results.length === this.n) this.finish(this.results);
+        return;
+      }
+      this.failures.push(rec.error);
+      const total = this.recs.length;
+      const open = total - this.results.length - this.failures.length;
+      if (this.results.length + open < this.n) {
+        this.fail(new AggregateError(
+          this.failures, `thread.any(): ${this.failures.length} of ${total} ` +
+          `tasks failed, so ${this.n} cannot succeed`));
+      }
+    }
+  }
+
+  // thread.fire's one waiter: reports failures, never rejects anything.
+  const fireWaiter = {
+    name: 'thread.fire',
+    done: false,
+    settled(rec) {
+      if (rec.status === 'failed') reportError(rec.error, rec.task);
+    },
+  };
+
+  function all(...args) {
+    const run = new AllRun(collect('thread.all', args));
+    runAll(run.recs, run);
+    return run.promise;
   }
 
   function race(...args) {
-    const recs = collect('thread.race', args);
-    const { promise, ctl } = runner('thread.race', recs);
-    runAll(recs, ctl, (rec) => {
-      if (rec.status === 'completed') {
-        ctl.finish(rec.result);
-      } else {
-        ctl.reject(rec.error, true);
-      }
-    });
-    return promise;
+    const run = new RaceRun(collect('thread.race', args));
+    runAll(run.recs, run);
+    return run.promise;
   }
 
   function any(n, ...args) {
@@ -1184,127 +1283,116 @@ function createThreader(binding, host = {}) {
       throw outOfRange('n', `an integer >= 0 and <= the number of tasks ` +
                        `(${recs.length})`, n);
     }
-    const { promise, ctl } = runner('thread.any', recs);
-    const results = [];
-    const failures = [];
-    if (n === 0) {
-      ctl.resolve(results);
-      return promise;
-    }
-    runAll(recs, ctl, (rec) => {
-      if (rec.status === 'completed') {
-        results.push(rec.result);
-        if (results.length === n) ctl.finish(results);
-        return;
-      }
-      failures.push(rec.error);
-      const open = recs.length - results.length - failures.length;
-      if (results.length + open < n) {
-        const err = new AggregateError(
-          failures, `thread.any(): ${failures.length} of ${recs.length} tasks ` +
-          `failed, so ${n} cannot succeed`);
-        ctl.reject(err, true);
-      }
-    });
-    return promise;
+    const run = new AnyRun(n, recs);
+    if (n > 0) runAll(recs, run);
+    return run.promise;
   }
 
   function fire(...args) {
-    const recs = collect('thread.fire', args);
-    for (let i = 0; i < recs.length; i++) {
-      const rec = recs[i];
-      start(rec);
-      attach(rec, (r) => {
-        if (r.status === 'failed') reportError(r.error, r.task);
-      });
-    }
+    runAll(collect('thread.fire', args), fireWaiter);
     return undefined;
   }
 
-  function stream(...args) {
-    const recs = collect('thread.stream', args);
-    const buffer = [];   // settled recs not yet read, completion order
-    const readers = [];  // {resolve, reject} waiting in next()
-    let delivered = 0;
-    let closed = false;  // no more values: failed, cancelled or returned
-    let pendingError;    // an error that the next read must throw
-    let errorTaken = false;
-
-    function close(err) {
-      closed = true;
-      if (err !== undefined) {
-        pendingError = err;
-      }
-      cancelAll(recs, 'Cancelled by thread.stream(): the stream was closed');
+  // thread.stream's state, and the async iterator handed to the caller.
+  class StreamRun {
+    constructor(recs) {
+      this.name = 'thread.stream';
+      this.recs = recs;
+      this.buffer = [];   // settled recs not yet read, completion order
+      this.readers = [];  // {resolve, reject} waiting in next()
+      this.delivered = 0;
+      this.done = false;  // no more values: failed, cancelled or returned
+      this.pendingError = undefined;  // what the next read must throw
+      this.errorTaken = false;
     }
 
-    function deliver(reader, rec) {
-      delivered++;
+    settled(rec) {
+      if (this.done) return;
+      if (rec.status !== 'completed') {
+        // Later values are dropped; earlier buffered ones still come first.
+        this.done = true;
+        cancelAll(this.recs, 'Cancelled by thread.stream(): another task failed');
+      }
+      if (this.readers.length > 0) {
+        this.deliver(this.readers.shift(), rec);
+        if (this.done) this.drainReaders();
+      } else {
+        this.buffer.push(rec);
+      }
+    }
+
+    deliver(reader, rec) {
+      this.delivered++;
       if (rec.status === 'completed') {
         reader.resolve({ value: rec.result, done: false });
       } else {
-        errorTaken = true;
+        this.errorTaken = true;
         reader.reject(rec.error);
       }
     }
 
-    function drainReaders() {
-      while (readers.length > 0) {
-        const reader = readers.shift();
-        if (pendingError !== undefined && !errorTaken) {
-          errorTaken = true;
-          reader.reject(pendingError);
+    drainReaders() {
+      while (this.readers.length > 0) {
+        const reader = this.readers.shift();
+        if (this.pendingError !== undefined && !this.errorTaken) {
+          this.errorTaken = true;
+          reader.reject(this.pendingError);
         } else {
           reader.resolve({ value: undefined, done: true });
         }
       }
     }
 
-    function onSettled(rec) {
-      if (closed) return;
-      if (rec.status !== 'completed') {
-        // Later values are dropped; earlier buffered ones still come first.
-        closed = true;
-        cancelAll(recs, 'Cancelled by thread.stream(): another task failed');
+    next() {
+      if (this.buffer.length > 0) {
+        const rec = this.buffer.shift();
+        return new Promise((resolve, reject) => {
+          this.deliver({ resolve, reject }, rec);
+        });
       }
-      if (readers.length > 0) {
-        deliver(readers.shift(), rec);
-        if (closed) drainReaders();
-      } else {
-        buffer.push(rec);
+      if (this.pendingError !== undefined && !this.errorTaken) {
+        this.errorTaken = true;
+        return Promise.reject(this.pendingError);
       }
+      if (this.done || this.delivered === this.recs.length) {
+        return Promise.resolve({ value: undefined, done: true });
+      }
+      return new Promise((resolve, reject) => {
+        this.readers.push({ resolve, reject });
+      });
     }
 
-    const iterator = {
+    close(err) {
+      this.done = true;
+      this.buffer.length = 0;
+      if (err !== undefined) {
+        this.pendingError = err;
+      } else {
+        this.errorTaken = true;
+      }
+      cancelAll(this.recs, 'Cancelled by thread.stream(): the stream was closed');
+      this.drainReaders();
+    }
+  }
+
+  function stream(...args) {
+    const run = new StreamRun(collect('thread.stream', args));
+    runAll(run.recs, run);
+    return {
       next() {
-        if (buffer.length > 0) {
-          return new Promise((resolve, reject) => {
-            deliver({ resolve, reject }, buffer.shift());
-          });
-        }
-        if (pendingError !== undefined && !errorTaken) {
-          errorTaken = true;
-          return Promise.reject(pendingError);
-        }
-        if (closed || delivered === recs.length) {
-          return Promise.resolve({ value: undefined, done: true });
-        }
-        return new Promise((resolve, reject) => {
-          readers.push({ resolve, reject });
-        });
+        return run.next();
       },
       return(value) {
-        if (!closed) close();
-        buffer.length = 0;
-        errorTaken = true;
-        drainReaders();
+        if (!run.done) run.close();
+        run.buffer.length = 0;
+        run.errorTaken = true;
+        run.drainReaders();
         return Promise.resolve({ value, done: true });
       },
+      // Cancels the rest; the pending or next read rejects with AbortError.
       cancel(reason) {
-        if (closed) return false;
-        buffer.length = 0;
-        close(abortError('thread.stream() was cancelled', reason));
-        drainReaders();
+        if (run.done) return false;
+        run.close(abortError('thread.stream() was cancelled', reason));
         return true;
       },
       [Symbol.asyncIterator]() {
@@ -1314,13 +1402,6 @@ function createThreader(binding, host = {}) {
         return 'ThreaderStream';
       },
     };
-
-    for (let i = 0; i < recs.length && !closed; i++) {
-      start(recs[i]);
-      attach(recs[i], onSettled);
-    }
-    if (closed) cancelAll(recs, 'Cancelled by thread.stream(): another task failed');
-    return iterator;
   }
 
   // -- config, stats, shutdown ---------------------------------------------
@@ -1471,7 +1552,12 @@ function createThreader(binding, host = {}) {
     if (shutdownState !== null) return shutdownState.promise;
     const err = new AbortError('Cancelled by threader.shutdown()');
     // Settle in JS first; binding.shutdown() stops them natively.
-    for (const rec of Array.from(live)) settle(rec, 'cancelled', err);
+    shuttingDown = true;
+    try {
+      for (const rec of Array.from(live)) settle(rec, 'cancelled', err);
+    } finally {
+      shuttingDown = false;
+    }
     queue = [];
     let failure;
     try {
