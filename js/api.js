@@ -129,9 +129,11 @@ function invalidValue(name, expected, value) {
 }
 
 function outOfRange(name, range, value) {
+  const received = typeof value === 'number' ?
+    (Object.is(value, -0) ? '-0' : String(value)) : describe(value);
   return withCode(new RangeError(
     `The value of "${name}" is out of range. It must be ${range}. ` +
-    `Received ${describe(value)}`), 'ERR_OUT_OF_RANGE');
+    `Received ${received}`), 'ERR_OUT_OF_RANGE');
 }
 
 function isPlainOptions(value) {

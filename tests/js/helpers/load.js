@@ -1,7 +1,8 @@
 'use strict';
-// Loads Threader for a test file: the real package when out/threader.node
-// exists and THREADER_TEST_MOCK is not set, else js/api.js over the pure-JS
-// mock binding.  One instance per test process (node --test runs each file in
+// Loads Threader for a test file: the real package when an addon is built
+// (out/threader.node, out/node-<major>/, or $THREADER_ADDON) and
+// THREADER_TEST_MOCK is not set, else js/api.js over the pure-JS mock
+// binding.  One instance per test process (node --test runs each file in
 // its own process).
 
 const fs = require('node:fs');
@@ -9,8 +10,17 @@ const path = require('node:path');
 
 const root = path.resolve(__dirname, '..', '..', '..');
 const addonPath = path.join(root, 'out', 'threader.node');
-const wantMock = Boolean(process.env.THREADER_TEST_MOCK) ||
-  !fs.existsSync(addonPath);
+function addonBuilt() {
+  if (process.env.THREADER_ADDON || fs.existsSync(addonPath)) return true;
+  try {
+    const { listAddons } = require(path.join(root, 'js', 'load_addon.js'));
+    return listAddons(root).length > 0;
+  } catch {
+    return false;
+  }
+}
+
+const wantMock = Boolean(process.env.THREADER_TEST_MOCK) || !addonBuilt();
 
 let cached;
 
