@@ -491,34 +491,52 @@ const STANDARD_ERRORS = {
   URIError, AggregateError,
 };
 
-function rebuildError(value) {
+function looksLikeError(value) {
+  return value !== null && typeof value === 'object' &&
+    typeof value.name === 'string' && typeof value.message === 'string';
+}
+
+// `value` is the worker runtime's description of what the task threw:
+// {name, message, stack, ...own enumerable properties}, with `cause` and
+// AggregateError's `errors` described the same way (js/worker_runtime.js).
+function rebuildError(value, depth = 0) {
   if (value === null || typeof value !== 'object') {
     const err = new Error(`The task threw a non-error value: ${String(value)}`);
-    err.thrown = value;
+    err.value = value;
     return err;
   }
   const name = typeof value.name === 'string' ? value.name : 'Error';
   const message = typeof value.message === 'string' ? value.message :
     String(value.message === undefined ? '' : value.message);
   const Ctor = STANDARD_ERRORS[name] || Error;
+  const rebuild = (v) => (depth < 8 && looksLikeError(v) ? rebuildError(v, depth + 1) : v);
   const err = Ctor === AggregateError ?
-    new AggregateError(Array.isArray(value.errors) ? value.errors : [], message) :
+    new AggregateError(Array.isArray(value.errors) ? value.errors.map(rebuild) : [],
+                       message) :
     new Ctor(message);
   if (Ctor === Error && name !== 'Error') {
     Object.defineProperty(err, 'name', {
       value: name, writable: true, configurable: true, enumerable: false,
     });
   }
-  if (typeof value.stack === 'string') {
-    Object.defineProperty(err, 'stack', {
-      value: value.stack, writable: true, configurable: true, enumerable: false,
-    });
-  }
+  // The worker's stack, whose frames point into the task's function.
+  const stack = typeof value.stack === 'string' && value.stack !== '' ?
+    value.stack : `${name}: ${message}`;
+  Object.defineProperty(err, 'stack', {
+    value: stack, writable: true, configurable: true, enumerable: false,
+  });
   for (const key of Object.keys(value)) {
     if (key === 'name' || key === 'message' || key === 'stack') continue;
     if (key === 'errors' && Ctor === AggregateError) continue;
     try {
-      err[key] = value[key];
+      if (key === 'cause') {
+        Object.defineProperty(err, 'cause', {
+          value: rebuild(value.cause), writable: true, configurable: true,
+          enumerable: false,
+        });
+      } else {
+        err[key] = value[key];
+      }
     } catch {
       // A read-only property on the rebuilt error: keep the worker's message.
     }

@@ -159,3 +159,19 @@ test('the package exports the error classes', { skip: isMock && 'mock binding: t
     assert.equal(typeof pkg[name], 'function', name);
   }
 });
+
+test('cause and AggregateError.errors are rebuilt too', async () => {
+  const err = await failure(() => {
+    throw new Error('outer', { cause: new TypeError('inner') });
+  });
+  assert.equal(err.message, 'outer');
+  assert.ok(err.cause instanceof TypeError, String(err.cause));
+  assert.equal(err.cause.message, 'inner');
+  const agg = await failure(() => {
+    throw new AggregateError([new RangeError('a'), new Error('b')], 'both');
+  });
+  assert.ok(agg instanceof AggregateError);
+  assert.equal(agg.message, 'both');
+  assert.ok(agg.errors[0] instanceof RangeError);
+  assert.equal(agg.errors[1].message, 'b');
+});

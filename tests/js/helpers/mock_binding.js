@@ -26,17 +26,29 @@ class TransferResult {
   }
 }
 
-function errorValue(err) {
+// As js/worker_runtime.js describes a thrown value.
+function errorValue(err, depth = 0) {
   if (err === null || typeof err !== 'object') {
-    return { name: 'Error', message: String(err), stack: undefined };
+    return { name: 'Error', message: String(err), stack: '', value: err, nonError: true };
   }
-  const value = { name: err.name, message: err.message, stack: err.stack };
+  const value = {};
   for (const key of Object.keys(err)) {
     try {
       value[key] = structuredClone(err[key]);
     } catch {
       // Not cloneable: dropped, as the serializer would.
     }
+  }
+  value.name = String(err.name);
+  value.message = String(err.message);
+  value.stack = String(err.stack);
+  if (depth < 3) {
+    const cause = Object.getOwnPropertyDescriptor(err, 'cause');
+    if (cause && 'value' in cause) {
+      value.cause = cause.value !== null && typeof cause.value === 'object' ?
+        errorValue(cause.value, depth + 1) : cause.value;
+    }
+    if (Array.isArray(err.errors)) value.errors = err.errors.map((e) => errorValue(e, depth + 1));
   }
   return value;
 }
