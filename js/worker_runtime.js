@@ -1,1 +1,154 @@
-'use strict';
+// worker_runtime.js — the part of the worker that is JavaScript.
+//
+// Run once, while v8c/snapshot.cc makes the startup snapshot; its completion
+// value (the runtime object below) is kept with SnapshotCreator::AddData and
+// read back by each worker with Context::GetDataFromSnapshotOnce, so user
+// code never sees it: it declares no global and mutates nothing global.
+//
+// The calling convention, as v8c/worker.cc drives it for each task:
+//   fn(data, ctx)  where ctx = makeContext(...) below, one frozen object per
+//   worker: ctx.progress(fraction), ctx.cancelled, ctx.transfer(value, bufs).
+// A thrown value comes back to the host as describeError(value): a plain,
+// cloneable object {name, message, stack, ...own enumerable properties}.
+//
+// Everything used here is captured when the snapshot is made, before any
+// user code exists; the worker freezes the intrinsics (js/lockdown.js) right
+// after the context is deserialized.
+(function workerRuntime() {
+  'use strict';
+
+  const {
+    create: ObjectCreate,
+    defineProperty: ObjectDefineProperty,
+    freeze: ObjectFreeze,
+    keys: ObjectKeys,
+    getOwnPropertyDescriptor: ObjectGetOwnPropertyDescriptor,
+  } = Object;
+  const { isArray: ArrayIsArray } = Array;
+  const StringCtor = String;
+  const ErrorCtor = Error;
+  const hasOwn = Function.prototype.call.bind(Object.prototype.hasOwnProperty);
+
+  const MAX_DEPTH = 3;  // for causes and AggregateError.errors
+  const MAX_ERRORS = 100;
+
+  // Defines (never assigns) so that frozen or tamed prototypes cannot turn
+  // the write into a setter call or a silent no-op.
+  function put(target, key, value) {
+    ObjectDefineProperty(target, key, {
+      __proto__: null, value, writable: true, enumerable: true,
+      configurable: true,
+    });
+  }
+
+  function safeString(value) {
+    try {
+      return StringCtor(value);
+    } catch {
+      return '[unprintable value]';
+    }
+  }
+
+  function get(object, key) {
+    try {
+      return { ok: true, value: object[key] };
+    } catch {
+      return { ok: false, value: undefined };
+    }
+  }
+
+  // Values V8's serializer refuses become text; objects are kept as they are
+  // (the C++ side retries with only name/message/stack if one of them still
+  // cannot be cloned).
+  function cloneable(value) {
+    const type = typeof value;
+    if (type === 'function') return `[Function: ${value.name || 'anonymous'}]`;
+    if (type === 'symbol') return safeString(value);
+    return value;
+  }
+
+  function describeError(error, depth = 0) {
+    const out = ObjectCreate(Object.prototype);
+    if (error === null || (typeof error !== 'object' && typeof error !== 'function')) {
+      // `throw 42`, `throw 'text'`: keep the value, give it an Error's shape.
+      put(out, 'name', 'Error');
+      put(out, 'message', safeString(cloneable(error)));
+      put(out, 'stack', '');
+      put(out, 'value', cloneable(error));
+      put(out, 'nonError', true);
+      return out;
+    }
+    let keys = [];
+    try {
+      keys = ObjectKeys(error);
+    } catch {}
+    for (let i = 0; i < keys.length; i++) {
+      const key = keys[i];
+      if (key === '__proto__') continue;
+      const read = get(error, key);
+      if (read.ok) put(out, key, cloneable(read.value));
+    }
+    const name = get(error, 'name');
+    put(out, 'name', name.ok && name.value !== undefined ? safeString(name.value) : 'Error');
+    const message = get(error, 'message');
+    put(out, 'message', message.ok && message.value !== undefined ? safeString(message.value) : '');
+    const stack = get(error, 'stack');
+    put(out, 'stack', stack.ok && stack.value !== undefined ? safeString(stack.value) : '');
+    if (depth < MAX_DEPTH) {
+      let own;
+      try {
+        own = ObjectGetOwnPropertyDescriptor(error, 'cause');
+      } catch {}
+      if (own !== undefined && hasOwn(own, 'value')) {
+        const cause = own.value;
+        put(out, 'cause', cause !== null && typeof cause === 'object'
+          ? describeError(cause, depth + 1) : cloneable(cause));
+      }
+      try {
+        own = ObjectGetOwnPropertyDescriptor(error, 'errors');
+      } catch {
+        own = undefined;
+      }
+      if (own !== undefined && hasOwn(own, 'value') && ArrayIsArray(own.value)) {
+        const errors = [];
+        const list = own.value;
+        for (let i = 0; i < list.length && i < MAX_ERRORS; i++) {
+          errors[i] = describeError(list[i], depth + 1);
+        }
+        put(out, 'errors', errors);
+      }
+    }
+    return out;
+  }
+
+  // One ctx per worker, frozen.  `progress`, `isCancelled` and `transfer`
+  // are native functions bound to the worker (v8c/worker.cc).
+  function makeContext(progress, isCancelled, transfer) {
+    const ctx = {
+      progress,
+      get cancelled() {
+        return isCancelled();
+      },
+      transfer,
+    };
+    // Nothing reachable from ctx may carry state from one task to the next.
+    ObjectFreeze(ObjectGetOwnPropertyDescriptor(ctx, 'cancelled').get);
+    ObjectFreeze(progress);
+    ObjectFreeze(isCancelled);
+    ObjectFreeze(transfer);
+    return ObjectFreeze(ctx);
+  }
+
+  // An Error made inside the worker's realm (for failures the runtime
+  // itself reports, e.g. a promise that never settles).
+  function makeError(message) {
+    return new ErrorCtor(message);
+  }
+
+  return ObjectFreeze({
+    __proto__: null,
+    describeError,
+    makeContext,
+    makeError,
+  });
+})();

@@ -1,1 +1,720 @@
-// placeholder
+/*
+ * worker.cc — one worker isolate: made from the snapshot, hardened, and
+ * driven task by task.
+ *
+ * DESIGN
+ *   v8c_worker_new: isolate from the snapshot blob (optional heap limit,
+ *   near-heap-limit callback, explicit microtasks), the default context
+ *   from the snapshot, then hardening: lockdown(randomState) from the
+ *   snapshot's data, and one frozen ctx object for fn(data, ctx).
+ *
+ *   v8c_worker_run, for one task:
+ *     1. reseed Math.random from call->seed (C++ writes the sfc32 state);
+ *     2. deserialize the argument;
+ *     3. find fn in the per-worker cache (fn_hash, verified against the full
+ *        source text), or compile it: the source is the body
+ *        `return (<source>\n)` of a function compiled with
+ *        ScriptCompiler::CompileFunction, so it cannot declare anything
+ *        outside it, and stack frames carry the source's own line numbers
+ *        under the resource name fn_name;
+ *     4. call fn(data, ctx); run microtasks (always: nothing a task queued
+ *        may run during the next one); a returned thenable is settled by
+ *        running microtasks and, while V8 has background work that will post
+ *        foreground tasks (async WebAssembly compilation), platform tasks;
+ *     5. serialize the value (ctx.transfer's buffers are moved) or the
+ *        thrown value (as worker_runtime.js's describeError object).
+ *
+ *   Termination: v8c_worker_terminate may come from any thread at any time.
+ *   Under `run_mutex` it only acts while `running` is set (the window in
+ *   which this worker runs JS for a task), so a request that arrives
+ *   between tasks is dropped, and v8c_worker_run cancels any leftover
+ *   termination both when it opens and when it closes that window.
+ *
+ *   Heap limit: the near-heap-limit callback marks the worker, terminates
+ *   execution and grants V8 extra room so that termination can unwind.  The
+ *   task ends with V8C_HEAP_LIMIT and the worker refuses further tasks.
+ *
+ * Threads
+ *   Owner thread (the one that called v8c_worker_new): new, run, pump, free.
+ *   Any thread: v8c_worker_terminate, v8c_worker_needs_replacement,
+ *   v8c_worker_heap_used, v8c_last_startup_timing.
+ *   Lock order: run_mutex is a leaf lock (nothing else is taken under it
+ *   except the platform's own queue lock in WakeIsolate).
+ */
+#include <math.h>
+#include <string.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <mutex>
+#include <new>
+#include <string>
+#include <unordered_map>
+
+#include "internal.h"
+#include "serializer.h"
+
+namespace {
+
+constexpr uint64_t kDefaultSeed = 0x9E3779B9u;
+constexpr size_t kMaxCachedFunctions = 512;
+constexpr const char* kDefaultResourceName = "threader:fn";
+
+struct CachedFunction {
+  v8::Global<v8::Function> fn;
+  std::string source;  // guards against fn_hash collisions
+};
+
+/* Everything that holds V8 handles; destroyed before the isolate is. */
+struct WorkerJs {
+  v8::Global<v8::Context> context;
+  v8::Global<v8::Function> describe_error;
+  v8::Global<v8::Function> make_error;
+  v8::Global<v8::Object> ctx;
+  v8::Global<v8::Object> transfer_token;
+  v8::Global<v8::Value> transfer_value;
+  v8::Global<v8::Value> transfer_list;
+  std::unordered_map<uint64_t, CachedFunction> functions;
+};
+
+std::mutex g_timing_mutex;
+v8c_startup_timing_t g_timing;  // guarded by g_timing_mutex
+
+double MillisSince(std::chrono::steady_clock::time_point start) {
+  return std::chrono::duration<double, std::milli>(
+             std::chrono::steady_clock::now() - start)
+      .count();
+}
+
+}  // namespace
+
+struct v8c_worker_s {
+  v8c_platform_t* platform = nullptr;
+  v8c::IsolateHandle handle;
+  v8::Isolate* isolate = nullptr;
+  std::unique_ptr<WorkerJs> js;
+  std::shared_ptr<v8::BackingStore> random_state;  // 4 x uint32 sfc32 state
+
+  // Owner thread, valid while v8c_worker_run is on the stack.
+  const v8c_call_t* call = nullptr;
+  bool transfer_pending = false;
+
+  // The run window (see DESIGN).
+  std::mutex run_mutex;
+  bool running = false;                       // guarded by run_mutex
+  std::atomic<bool> terminate_requested{false};  // written under run_mutex
+
+  std::atomic<bool> heap_limit_hit{false};
+  std::atomic<size_t> heap_used{0};
+  uint64_t compile_count = 0;  // owner thread; read by tests
+};
+
+namespace v8c {
+
+/* For tests (tests/v8c_unittest.cc): how many functions this worker has
+ * compiled. */
+uint64_t WorkerCompileCount(const v8c_worker_t* worker) {
+  return worker->compile_count;
+}
+
+namespace {
+
+v8::Local<v8::String> Str(v8::Isolate* isolate, const char* text) {
+  return v8::String::NewFromUtf8(isolate, text).ToLocalChecked();
+}
+
+std::string ToUtf8(v8::Isolate* isolate, v8::Local<v8::Value> value) {
+  v8::String::Utf8Value utf8(isolate, value);
+  return *utf8 != nullptr ? std::string(*utf8, utf8.length()) : std::string();
+}
+
+void SetText(thr_blob_t* blob, const std::string& text) {
+  v8c_blob_free(blob);
+  BlobFromText(text.data(), text.size(), blob);
+}
+
+/* ---- Math.random state ------------------------------------------------------ */
+
+uint64_t SplitMix64(uint64_t* x) {
+  uint64_t z = (*x += 0x9E3779B97F4A7C15ull);
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+  return z ^ (z >> 31);
+}
+
+/* Same step as lockdown.js's next(). */
+void Sfc32Step(uint32_t* s) {
+  uint32_t t = s[0] + s[1] + s[3];
+  s[3] += 1;
+  s[0] = s[1] ^ (s[1] >> 9);
+  s[1] = s[2] + (s[2] << 3);
+  s[2] = ((s[2] << 21) | (s[2] >> 11)) + t;
+}
+
+void Reseed(v8c_worker_t* worker, uint64_t seed) {
+  auto* s = static_cast<uint32_t*>(worker->random_state->Data());
+  uint64_t x = seed != 0 ? seed : kDefaultSeed;
+  uint64_t a = SplitMix64(&x);
+  uint64_t b = SplitMix64(&x);
+  s[0] = static_cast<uint32_t>(a);
+  s[1] = static_cast<uint32_t>(a >> 32);
+  s[2] = static_cast<uint32_t>(b);
+  s[3] = 1;
+  for (int i = 0; i < 12; ++i) Sfc32Step(s);
+}
+
+/* ---- ctx natives --------------------------------------------------------------- */
+
+v8c_worker_t* WorkerOf(const v8::FunctionCallbackInfo<v8::Value>& info) {
+  return static_cast<v8c_worker_t*>(info.Data().As<v8::External>()->Value());
+}
+
+void ThrowTypeError(v8::Isolate* isolate, const char* message) {
+  isolate->ThrowException(v8::Exception::TypeError(Str(isolate, message)));
+}
+
+void ProgressNative(const v8::FunctionCallbackInfo<v8::Value>& info) {
+  v8c_worker_t* worker = WorkerOf(info);
+  if (info.Length() < 1 || !info[0]->IsNumber()) {
+    ThrowTypeError(info.GetIsolate(),
+                   "ctx.progress(fraction) expects a number from 0 to 1");
+    return;
+  }
+  double fraction = info[0].As<v8::Number>()->Value();
+  if (isnan(fraction)) return;
+  fraction = std::min(1.0, std::max(0.0, fraction));
+  const v8c_call_t* call = worker->call;
+  if (call != nullptr && call->hooks.progress != nullptr)
+    call->hooks.progress(call->hooks.arg, fraction);
+}
+
+void CancelledNative(const v8::FunctionCallbackInfo<v8::Value>& info) {
+  const v8c_call_t* call = WorkerOf(info)->call;
+  bool cancelled = call != nullptr && call->hooks.is_cancelled != nullptr &&
+                   call->hooks.is_cancelled(call->hooks.arg) != 0;
+  info.GetReturnValue().Set(cancelled);
+}
+
+void TransferNative(const v8::FunctionCallbackInfo<v8::Value>& info) {
+  v8c_worker_t* worker = WorkerOf(info);
+  v8::Isolate* isolate = info.GetIsolate();
+  v8::Local<v8::Value> list = info[1];
+  if (!list->IsUndefined() && !list->IsArray()) {
+    ThrowTypeError(isolate,
+                   "ctx.transfer(value, buffers): buffers must be an array "
+                   "of ArrayBuffers");
+    return;
+  }
+  worker->js->transfer_value.Reset(isolate, info[0]);
+  worker->js->transfer_list.Reset(isolate, list);
+  worker->transfer_pending = true;
+  info.GetReturnValue().Set(worker->js->transfer_token.Get(isolate));
+}
+
+v8::MaybeLocal<v8::Function> NewNative(v8::Local<v8::Context> context,
+                                       v8::FunctionCallback callback,
+                                       v8c_worker_t* worker, const char* name,
+                                       int length) {
+  v8::Isolate* isolate = context->GetIsolate();
+  v8::Local<v8::Function> fn;
+  if (!v8::Function::New(context, callback, v8::External::New(isolate, worker),
+                         length, v8::ConstructorBehavior::kThrow)
+           .ToLocal(&fn)) {
+    return {};
+  }
+  fn->SetName(Str(isolate, name));
+  return fn;
+}
+
+size_t NearHeapLimit(void* data, size_t current_heap_limit,
+                     size_t /*initial_heap_limit*/) {
+  auto* worker = static_cast<v8c_worker_t*>(data);
+  worker->heap_limit_hit.store(true);
+  worker->isolate->TerminateExecution();
+  // Room for the termination to unwind; the isolate is discarded after.
+  return current_heap_limit + std::max<size_t>(current_heap_limit / 2, 32u << 20);
+}
+
+/* ---- the run window -------------------------------------------------------------- */
+
+void OpenRunWindow(v8c_worker_t* worker) {
+  std::lock_guard<std::mutex> lock(worker->run_mutex);
+  worker->isolate->CancelTerminateExecution();
+  worker->terminate_requested.store(false);
+  worker->running = true;
+}
+
+void CloseRunWindow(v8c_worker_t* worker) {
+  std::lock_guard<std::mutex> lock(worker->run_mutex);
+  worker->running = false;
+  worker->isolate->CancelTerminateExecution();
+}
+
+bool Stopping(v8c_worker_t* worker) {
+  return worker->terminate_requested.load() || worker->heap_limit_hit.load();
+}
+
+/* ---- compiling ------------------------------------------------------------------------ */
+
+v8::MaybeLocal<v8::Function> CompileTaskFunction(v8c_worker_t* worker,
+                                                 v8::Local<v8::Context> context,
+                                                 const v8c_call_t* call) {
+  v8::Isolate* isolate = worker->isolate;
+  if (call->fn_source == nullptr) {
+    ThrowTypeError(isolate, "the task has no function source");
+    return {};
+  }
+  std::string body;
+  body.reserve(call->fn_source_length + 16);
+  body.append("return (");
+  body.append(call->fn_source, call->fn_source_length);
+  body.append("\n)");
+  v8::Local<v8::String> source;
+  if (body.size() > static_cast<size_t>(v8::String::kMaxLength) ||
+      !v8::String::NewFromUtf8(isolate, body.data(), v8::NewStringType::kNormal,
+                               static_cast<int>(body.size()))
+           .ToLocal(&source)) {
+    ThrowTypeError(isolate, "the task's function source is too long");
+    return {};
+  }
+  const char* name = call->fn_name != nullptr && call->fn_name[0] != '\0'
+                         ? call->fn_name
+                         : kDefaultResourceName;
+  v8::Local<v8::String> resource;
+  if (!v8::String::NewFromUtf8(isolate, name).ToLocal(&resource))
+    resource = Str(isolate, kDefaultResourceName);
+  // Column offset -8 hides "return (" from columns on the first line.
+  v8::ScriptOrigin origin = compat::NewScriptOrigin(isolate, resource, 0, -8);
+  v8::ScriptCompiler::Source script_source(source, origin);
+  v8::Local<v8::Function> wrapper;
+  if (!compat::CompileFunctionBody(context, &script_source).ToLocal(&wrapper))
+    return {};
+  v8::Local<v8::Value> fn;
+  if (!wrapper->Call(context, v8::Undefined(isolate), 0, nullptr).ToLocal(&fn))
+    return {};
+  if (!fn->IsFunction()) {
+    ThrowTypeError(isolate,
+                   "the task's source is not a function expression "
+                   "(e.g. \"(x) => x + 1\")");
+    return {};
+  }
+  worker->compile_count++;
+  return fn.As<v8::Function>();
+}
+
+v8::MaybeLocal<v8::Function> GetTaskFunction(v8c_worker_t* worker,
+                                             v8::Local<v8::Context> context,
+                                             const v8c_call_t* call) {
+  auto& functions = worker->js->functions;
+  auto it = functions.find(call->fn_hash);
+  if (it != functions.end() && call->fn_source != nullptr &&
+      it->second.source.size() == call->fn_source_length &&
+      memcmp(it->second.source.data(), call->fn_source,
+             call->fn_source_length) == 0) {
+    return it->second.fn.Get(worker->isolate);
+  }
+  v8::Local<v8::Function> fn;
+  if (!CompileTaskFunction(worker, context, call).ToLocal(&fn)) return {};
+  if (it == functions.end() && functions.size() >= kMaxCachedFunctions)
+    functions.clear();  // crude bound; a worker rarely sees this many sources
+  CachedFunction& entry = functions[call->fn_hash];
+  entry.fn.Reset(worker->isolate, fn);
+  entry.source.assign(call->fn_source, call->fn_source_length);
+  return fn;
+}
+
+/* ---- outcomes ---------------------------------------------------------------------- */
+
+/* The thrown value as a serialized {name, message, stack, ...}. */
+v8c_outcome_t Threw(v8c_worker_t* worker, v8::Local<v8::Context> context,
+                    v8::Local<v8::Value> exception, thr_blob_t* result) {
+  v8::Isolate* isolate = worker->isolate;
+  if (Stopping(worker)) return V8C_TERMINATED;
+  v8::TryCatch try_catch(isolate);
+  v8::Local<v8::Value> described;
+  v8::Local<v8::Value> argv[] = {exception};
+  if (!worker->js->describe_error.Get(isolate)
+           ->Call(context, v8::Undefined(isolate), 1, argv)
+           .ToLocal(&described)) {
+    if (Stopping(worker)) return V8C_TERMINATED;
+    try_catch.Reset();
+    v8::Local<v8::Object> plain = v8::Object::New(isolate);
+    plain->CreateDataProperty(context, Str(isolate, "name"), Str(isolate, "Error"))
+        .FromMaybe(false);
+    plain->CreateDataProperty(context, Str(isolate, "message"),
+                              Str(isolate, "[exception could not be described]"))
+        .FromMaybe(false);
+    plain->CreateDataProperty(context, Str(isolate, "stack"), Str(isolate, ""))
+        .FromMaybe(false);
+    described = plain;
+  }
+  std::string error;
+  if (SerializeValue(isolate, context, described, v8::Local<v8::Value>(),
+                     result, &error, "error")) {
+    return V8C_THREW;
+  }
+  if (Stopping(worker)) return V8C_TERMINATED;
+  // Some own property could not be cloned: keep name, message and stack.
+  v8::Local<v8::Object> plain = v8::Object::New(isolate);
+  if (described->IsObject()) {
+    const char* keys[] = {"name", "message", "stack"};
+    for (const char* key : keys) {
+      v8::Local<v8::Value> value;
+      if (!described.As<v8::Object>()->Get(context, Str(isolate, key)).ToLocal(&value))
+        value = Str(isolate, "");
+      plain->CreateDataProperty(context, Str(isolate, key),
+                                value->IsString() ? value : v8::Local<v8::Value>(Str(isolate, "")))
+          .FromMaybe(false);
+    }
+  }
+  try_catch.Reset();
+  if (SerializeValue(isolate, context, plain, v8::Local<v8::Value>(), result,
+                     &error, "error")) {
+    return V8C_THREW;
+  }
+  if (Stopping(worker)) return V8C_TERMINATED;
+  SetText(result, error);
+  return V8C_CLONE;
+}
+
+v8c_outcome_t ThrewMessage(v8c_worker_t* worker, v8::Local<v8::Context> context,
+                           const char* message, thr_blob_t* result) {
+  v8::Isolate* isolate = worker->isolate;
+  v8::Local<v8::Value> argv[] = {Str(isolate, message)};
+  v8::Local<v8::Value> error;
+  if (!worker->js->make_error.Get(isolate)
+           ->Call(context, v8::Undefined(isolate), 1, argv)
+           .ToLocal(&error)) {
+    error = v8::Exception::Error(Str(isolate, message));
+  }
+  return Threw(worker, context, error, result);
+}
+
+/* Settles a promise the task returned: microtasks, then platform tasks
+ * while V8 says background work will post some. */
+void Settle(v8c_worker_t* worker, v8::Local<v8::Promise> promise) {
+  v8::Isolate* isolate = worker->isolate;
+  while (promise->State() == v8::Promise::kPending && !Stopping(worker)) {
+    isolate->PerformMicrotaskCheckpoint();
+    if (promise->State() != v8::Promise::kPending || Stopping(worker)) break;
+    if (PumpIsolate(worker->platform, &worker->handle, false)) continue;
+    if (!isolate->HasPendingBackgroundTasks()) break;
+    PumpIsolate(worker->platform, &worker->handle, true);
+  }
+}
+
+v8c_outcome_t RunTask(v8c_worker_t* worker, v8::Local<v8::Context> context,
+                      const v8c_call_t* call, thr_blob_t* result) {
+  v8::Isolate* isolate = worker->isolate;
+  v8::TryCatch try_catch(isolate);
+
+  v8::Local<v8::Value> data = v8::Undefined(isolate);
+  if (call->data != nullptr && call->data_length > 0 &&
+      !DeserializeValue(isolate, context, call->data, call->data_length,
+                        call->data_attachment)
+           .ToLocal(&data)) {
+    if (Stopping(worker)) return V8C_TERMINATED;
+    std::string text = "data could not be deserialized";
+    if (try_catch.HasCaught())
+      text += ": " + ToUtf8(isolate, v8::Exception::CreateMessage(
+                                         isolate, try_catch.Exception())
+                                         ->Get());
+    SetText(result, text);
+    return V8C_CLONE;
+  }
+
+  v8::Local<v8::Function> fn;
+  if (!GetTaskFunction(worker, context, call).ToLocal(&fn)) {
+    if (!try_catch.HasCaught() || try_catch.HasTerminated())
+      return Stopping(worker) ? V8C_TERMINATED
+                              : ThrewMessage(worker, context,
+                                             "the task's function could not be compiled",
+                                             result);
+    v8::Local<v8::Value> exception = try_catch.Exception();
+    try_catch.Reset();
+    return Threw(worker, context, exception, result);
+  }
+
+  v8::Local<v8::Value> argv[] = {data, worker->js->ctx.Get(isolate)};
+  v8::Local<v8::Value> value;
+  if (!fn->Call(context, v8::Undefined(isolate), 2, argv).ToLocal(&value)) {
+    if (try_catch.HasTerminated() || !try_catch.HasCaught())
+      return V8C_TERMINATED;
+    v8::Local<v8::Value> exception = try_catch.Exception();
+    try_catch.Reset();
+    // Run what the task queued before it threw, inside its own window.
+    isolate->PerformMicrotaskCheckpoint();
+    return Threw(worker, context, exception, result);
+  }
+
+  // Always: nothing this task queued may run during the next one.
+  isolate->PerformMicrotaskCheckpoint();
+  if (Stopping(worker)) return V8C_TERMINATED;
+
+  if (value->IsObject() && !value->IsPromise()) {
+    v8::Local<v8::Value> then;
+    if (!value.As<v8::Object>()->Get(context, Str(isolate, "then")).ToLocal(&then)) {
+      if (try_catch.HasTerminated() || !try_catch.HasCaught()) return V8C_TERMINATED;
+      v8::Local<v8::Value> exception = try_catch.Exception();
+      try_catch.Reset();
+      return Threw(worker, context, exception, result);
+    }
+    if (then->IsFunction()) {  // a thenable: adopt it as `await` would
+      v8::Local<v8::Promise::Resolver> resolver;
+      if (!v8::Promise::Resolver::New(context).ToLocal(&resolver) ||
+          resolver->Resolve(context, value).IsNothing()) {
+        return Stopping(worker) ? V8C_TERMINATED
+                                : ThrewMessage(worker, context,
+                                               "could not adopt the returned thenable",
+                                               result);
+      }
+      value = resolver->GetPromise();
+    }
+  }
+  if (value->IsPromise()) {
+    v8::Local<v8::Promise> promise = value.As<v8::Promise>();
+    promise->MarkAsHandled();
+    Settle(worker, promise);
+    if (Stopping(worker)) return V8C_TERMINATED;
+    switch (promise->State()) {
+      case v8::Promise::kFulfilled:
+        value = promise->Result();
+        break;
+      case v8::Promise::kRejected:
+        return Threw(worker, context, promise->Result(), result);
+      case v8::Promise::kPending:
+        return ThrewMessage(
+            worker, context,
+            "the task returned a promise that never settled: a worker has no "
+            "timers or I/O, so it can only await work that finishes on its own",
+            result);
+    }
+  }
+
+  v8::Local<v8::Value> transfer_list;
+  if (worker->transfer_pending &&
+      value->StrictEquals(worker->js->transfer_token.Get(isolate))) {
+    value = worker->js->transfer_value.Get(isolate);
+    transfer_list = worker->js->transfer_list.Get(isolate);
+  }
+  std::string error;
+  if (!SerializeValue(isolate, context, value, transfer_list, result, &error,
+                      "result")) {
+    if (Stopping(worker)) return V8C_TERMINATED;
+    SetText(result, error);
+    return V8C_CLONE;
+  }
+  return V8C_OK;
+}
+
+void UpdateHeapUsed(v8c_worker_t* worker) {
+  v8::HeapStatistics stats;
+  worker->isolate->GetHeapStatistics(&stats);
+  worker->heap_used.store(stats.used_heap_size());
+}
+
+/* Creates the context and hardens it.  Returns false with a message on
+ * stderr if anything fails (the worker is then unusable). */
+bool SetUpContext(v8c_worker_t* worker, v8c_startup_timing_t* timing) {
+  v8::Isolate* isolate = worker->isolate;
+  v8::Isolate::Scope isolate_scope(isolate);
+  v8::HandleScope handle_scope(isolate);
+  auto start = std::chrono::steady_clock::now();
+  v8::Local<v8::Context> context = v8::Context::New(isolate);
+  if (context.IsEmpty()) return false;
+  timing->context_ms = MillisSince(start);
+  start = std::chrono::steady_clock::now();
+
+  v8::Context::Scope context_scope(context);
+  v8::TryCatch try_catch(isolate);
+  v8::Local<v8::Object> runtime;
+  v8::Local<v8::Function> lockdown;
+  if (!context->GetDataFromSnapshotOnce<v8::Object>(kSnapshotRuntimeIndex)
+           .ToLocal(&runtime) ||
+      !context->GetDataFromSnapshotOnce<v8::Function>(kSnapshotLockdownIndex)
+           .ToLocal(&lockdown)) {
+    fprintf(stderr, "threader: worker: snapshot data missing\n");
+    return false;
+  }
+
+  v8::Local<v8::ArrayBuffer> random_buffer = v8::ArrayBuffer::New(isolate, 16);
+  worker->random_state = random_buffer->GetBackingStore();
+  Reseed(worker, kDefaultSeed);
+
+  auto get_function = [&](const char* name, v8::Local<v8::Function>* out) {
+    v8::Local<v8::Value> value;
+    if (!runtime->Get(context, Str(isolate, name)).ToLocal(&value) ||
+        !value->IsFunction())
+      return false;
+    *out = value.As<v8::Function>();
+    return true;
+  };
+
+  v8::Local<v8::Value> lockdown_args[] = {random_buffer};
+  v8::Local<v8::Function> describe_error, make_error, make_context;
+  v8::Local<v8::Function> progress, cancelled, transfer;
+  v8::Local<v8::Value> ctx;
+  v8::Local<v8::Object> token = v8::Object::New(
+      isolate, v8::Null(isolate), nullptr, nullptr, 0);
+  bool ok =
+      !lockdown->Call(context, v8::Undefined(isolate), 1, lockdown_args).IsEmpty() &&
+      get_function("describeError", &describe_error) &&
+      get_function("makeError", &make_error) &&
+      get_function("makeContext", &make_context) &&
+      NewNative(context, ProgressNative, worker, "progress", 1).ToLocal(&progress) &&
+      NewNative(context, CancelledNative, worker, "isCancelled", 0).ToLocal(&cancelled) &&
+      NewNative(context, TransferNative, worker, "transfer", 2).ToLocal(&transfer) &&
+      token->SetIntegrityLevel(context, v8::IntegrityLevel::kFrozen).FromMaybe(false);
+  if (ok) {
+    v8::Local<v8::Value> args[] = {progress, cancelled, transfer};
+    ok = make_context->Call(context, v8::Undefined(isolate), 3, args).ToLocal(&ctx) &&
+         ctx->IsObject();
+  }
+  if (!ok) {
+    std::string text = "hardening failed";
+    if (try_catch.HasCaught())
+      text += ": " + ToUtf8(isolate, try_catch.Exception());
+    fprintf(stderr, "threader: worker: %s\n", text.c_str());
+    return false;
+  }
+  auto js = std::make_unique<WorkerJs>();
+  js->context.Reset(isolate, context);
+  js->describe_error.Reset(isolate, describe_error);
+  js->make_error.Reset(isolate, make_error);
+  js->ctx.Reset(isolate, ctx.As<v8::Object>());
+  js->transfer_token.Reset(isolate, token);
+  worker->js = std::move(js);
+  timing->harden_ms = MillisSince(start);
+  return true;
+}
+
+void DestroyWorker(v8c_worker_t* worker) {
+  if (worker->isolate != nullptr) {
+    worker->js.reset();  // Globals go before the isolate
+    DisposeIsolate(worker->platform, &worker->handle);
+    worker->isolate = nullptr;
+  }
+  delete worker;
+}
+
+}  // namespace
+}  // namespace v8c
+
+extern "C" {
+
+int v8c_worker_new(v8c_platform_t* platform,
+                   const v8c_worker_options_t* options, v8c_worker_t** out) {
+  if (out == nullptr) return THR_EINVAL;
+  *out = nullptr;
+  if (platform == nullptr) return THR_EINVAL;
+  const v8::StartupData* blob = v8c::SnapshotBlob(platform);
+  if (blob == nullptr) return THR_EV8;
+
+  auto* worker = new (std::nothrow) v8c_worker_s;
+  if (worker == nullptr) return THR_ENOMEM;
+  worker->platform = platform;
+  v8c_startup_timing_t timing{};
+
+  auto start = std::chrono::steady_clock::now();
+  v8::Isolate::CreateParams params;
+  v8c::compat::SetSnapshotBlob(&params, blob);
+  v8c::compat::SetArrayBufferAllocator(&params, v8c::SharedAllocator());
+  if (options != nullptr && options->max_heap_mb > 0) {
+    params.constraints.ConfigureDefaultsFromHeapSize(
+        0, options->max_heap_mb * static_cast<size_t>(1024 * 1024));
+  }
+  worker->handle = v8c::NewIsolate(platform, params);
+  worker->isolate = worker->handle.isolate;
+  worker->isolate->SetMicrotasksPolicy(v8::MicrotasksPolicy::kExplicit);
+  worker->isolate->AddNearHeapLimitCallback(v8c::NearHeapLimit, worker);
+  timing.isolate_ms = MillisSince(start);
+
+  if (!v8c::SetUpContext(worker, &timing)) {
+    v8c::DestroyWorker(worker);
+    return THR_EV8;
+  }
+  v8c::UpdateHeapUsed(worker);
+  {
+    std::lock_guard<std::mutex> lock(g_timing_mutex);
+    g_timing = timing;
+  }
+  *out = worker;
+  return 0;
+}
+
+void v8c_worker_free(v8c_worker_t* worker) {
+  if (worker != nullptr) v8c::DestroyWorker(worker);
+}
+
+v8c_outcome_t v8c_worker_run(v8c_worker_t* worker, const v8c_call_t* call,
+                             thr_blob_t* result) {
+  *result = thr_blob_t{};
+  if (worker == nullptr || call == nullptr) {
+    v8c::SetText(result, "invalid call");
+    return V8C_CLONE;
+  }
+  if (worker->heap_limit_hit.load()) {
+    v8c::SetText(result, "the worker's isolate reached its heap limit");
+    return V8C_HEAP_LIMIT;
+  }
+  v8::Isolate* isolate = worker->isolate;
+  v8::Isolate::Scope isolate_scope(isolate);
+  v8::HandleScope handle_scope(isolate);
+  v8::Local<v8::Context> context = worker->js->context.Get(isolate);
+  v8::Context::Scope context_scope(context);
+
+  v8c::Reseed(worker, call->seed);
+  worker->call = call;
+  worker->transfer_pending = false;
+
+  v8c::OpenRunWindow(worker);
+  v8c_outcome_t outcome = v8c::RunTask(worker, context, call, result);
+  v8c::CloseRunWindow(worker);
+
+  worker->call = nullptr;
+  worker->transfer_pending = false;
+  worker->js->transfer_value.Reset();
+  worker->js->transfer_list.Reset();
+
+  if (worker->heap_limit_hit.load()) {
+    v8c::SetText(result, "the task exceeded the worker's heap limit");
+    outcome = V8C_HEAP_LIMIT;
+  } else if (outcome == V8C_TERMINATED) {
+    v8c::SetText(result, "");
+  }
+  v8c::UpdateHeapUsed(worker);
+  return outcome;
+}
+
+void v8c_worker_terminate(v8c_worker_t* worker) {
+  if (worker == nullptr) return;
+  std::lock_guard<std::mutex> lock(worker->run_mutex);
+  if (!worker->running) return;
+  worker->terminate_requested.store(true);
+  worker->isolate->TerminateExecution();
+  v8c::WakeIsolate(worker->platform, &worker->handle);
+}
+
+void v8c_worker_pump(v8c_worker_t* worker) {
+  if (worker == nullptr || worker->isolate == nullptr) return;
+  v8::Isolate::Scope isolate_scope(worker->isolate);
+  v8::HandleScope handle_scope(worker->isolate);
+  v8c::PumpIsolate(worker->platform, &worker->handle, false);
+}
+
+int v8c_worker_needs_replacement(const v8c_worker_t* worker) {
+  return worker != nullptr && worker->heap_limit_hit.load() ? 1 : 0;
+}
+
+size_t v8c_worker_heap_used(const v8c_worker_t* worker) {
+  return worker != nullptr ? worker->heap_used.load() : 0;
+}
+
+void v8c_last_startup_timing(v8c_startup_timing_t* out) {
+  if (out == nullptr) return;
+  std::lock_guard<std::mutex> lock(g_timing_mutex);
+  *out = g_timing;
+}
+
+}  // extern "C"
