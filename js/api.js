@@ -231,21 +231,26 @@ function checkTransferList(name, value) {
 // ---------------------------------------------------------------------------
 // Structured-clone path finding.  Walks a value the way V8's ValueSerializer
 // does (own enumerable string keys, Map and Set entries) and names the first
-// value that cannot be cloned, e.g. "data.items[3].cb".  Exported so that the
-// worker runtime can name paths inside results the same way.
+// value that cannot be cloned, e.g. "data.items[3].cb".  The path syntax is
+// the one v8c/serializer.cc uses for what the binding reports:
+//   .name  ["odd key"]  [3]  .get("key")  .keys()[0]  .values()[0]
 
-const UNCLONEABLE_TAGS = new Set([
-  '[object Promise]', '[object WeakMap]', '[object WeakSet]',
-  '[object WeakRef]', '[object FinalizationRegistry]', '[object Generator]',
-  '[object AsyncGenerator]', '[object Map Iterator]', '[object Set Iterator]',
-  '[object Array Iterator]', '[object String Iterator]',
-  '[object RegExp String Iterator]', '[object Module]',
-]);
+const UNCLONEABLE_TAGS = {
+  __proto__: null,
+  '[object Promise]': 'a Promise',
+  '[object WeakMap]': 'a WeakMap',
+  '[object WeakSet]': 'a WeakSet',
+  '[object WeakRef]': 'a WeakRef',
+  '[object FinalizationRegistry]': 'a FinalizationRegistry',
+  '[object Generator]': 'a generator',
+  '[object AsyncGenerator]': 'a generator',
+  '[object Module]': 'a module namespace',
+};
 // Leaves that clone as a whole, without looking inside.
 const LEAF_TAGS = new Set([
   '[object Date]', '[object RegExp]', '[object ArrayBuffer]',
   '[object SharedArrayBuffer]', '[object DataView]', '[object Boolean]',
-  '[object Number]', '[object String]', '[object BigInt]',
+  '[object Number]', '[object String]', '[object BigInt]', '[object Error]',
   '[object Int8Array]', '[object Uint8Array]', '[object Uint8ClampedArray]',
   '[object Int16Array]', '[object Uint16Array]', '[object Int32Array]',
   '[object Uint32Array]', '[object Float32Array]', '[object Float64Array]',
@@ -253,24 +258,30 @@ const LEAF_TAGS = new Set([
 ]);
 
 const IDENTIFIER = /^[A-Za-z_$][A-Za-z0-9_$]*$/;
+const ARRAY_INDEX = /^(?:0|[1-9][0-9]*)$/;
 
-function keyPath(path, key) {
+function childPath(path, key) {
+  if (ARRAY_INDEX.test(key)) return `${path}[${key}]`;
   return IDENTIFIER.test(key) ? `${path}.${key}` : `${path}[${JSON.stringify(key)}]`;
 }
 
-function indexPath(path, key) {
-  return /^(?:0|[1-9][0-9]*)$/.test(key) ? `${path}[${key}]` : keyPath(path, key);
+function mapKeyLabel(key, index) {
+  if (typeof key === 'string') return JSON.stringify(key);
+  if (typeof key === 'number' || typeof key === 'boolean' || key === null ||
+      key === undefined) {
+    return String(key);
+  }
+  return `<key ${index}>`;
 }
 
-function uncloneableReason(value) {
+function uncloneableKind(value) {
   const type = typeof value;
-  if (type === 'function') {
-    return value.name ? `function ${value.name}` : 'a function';
-  }
+  if (type === 'function') return 'a function';
   if (type === 'symbol') return 'a symbol';
   if (type === 'object' && value !== null) {
     const t = tag(value);
-    if (UNCLONEABLE_TAGS.has(t)) return `a ${t.slice(8, -1)}`;
+    if (t === '[object Symbol]') return 'a Symbol object';
+    return UNCLONEABLE_TAGS[t];
   }
   return undefined;
 }
@@ -279,12 +290,12 @@ function findUncloneable(value, root = 'value') {
   const seen = new Set();
   let found;
   function walk(v, path, depth) {
-    const reason = uncloneableReason(v);
-    if (reason !== undefined) {
-      found = { path, reason };
+    const kind = uncloneableKind(v);
+    if (kind !== undefined) {
+      found = { path, reason: kind };
       return true;
     }
-    if (v === null || typeof v !== 'object' || seen.has(v) || depth > 2000) {
+    if (v === null || typeof v !== 'object' || seen.has(v) || depth > 200) {
       return false;
     }
     seen.add(v);
@@ -293,10 +304,8 @@ function findUncloneable(value, root = 'value') {
     if (t === '[object Map]') {
       let i = 0;
       for (const [k, val] of v) {
-        const kp = typeof k === 'string' || typeof k === 'number' ?
-          `${path}.get(${JSON.stringify(k)})` : `${path}[entry ${i}]`;
-        if (walk(k, `${path}[key ${i}]`, depth + 1)) return true;
-        if (walk(val, kp, depth + 1)) return true;
+        if (walk(k, `${path}.keys()[${i}]`, depth + 1)) return true;
+        if (walk(val, `${path}.get(${mapKeyLabel(k, i)})`, depth + 1)) return true;
         i++;
       }
       return false;
@@ -304,24 +313,19 @@ function findUncloneable(value, root = 'value') {
     if (t === '[object Set]') {
       let i = 0;
       for (const val of v) {
-        if (walk(val, `${path}[entry ${i}]`, depth + 1)) return true;
+        if (walk(val, `${path}.values()[${i}]`, depth + 1)) return true;
         i++;
       }
       return false;
     }
-    const array = Array.isArray(v);
     for (const key of Object.keys(v)) {
       let child;
       try {
         child = v[key];
       } catch {
-        found = { path: keyPath(path, key), reason: 'a getter that threw' };
-        return true;
+        return false;  // a throwing getter: give up quietly, as V8c does
       }
-      if (walk(child, array ? indexPath(path, key) : keyPath(path, key),
-               depth + 1)) {
-        return true;
-      }
+      if (walk(child, childPath(path, key), depth + 1)) return true;
     }
     return false;
   }
@@ -329,19 +333,26 @@ function findUncloneable(value, root = 'value') {
   return found;
 }
 
-function cloneError(message, value, root) {
+// A ThreaderCloneError from the binding's message, which names the path
+// when it could ("data.items[3].cb: a function could not be cloned"); the
+// path is otherwise found by walking `value` (when the host has it).
+function cloneError(message, root, value, haveValue) {
+  const suffix = ' could not be cloned';
+  if (message.startsWith(root) && message.endsWith(suffix)) {
+    const cut = message.lastIndexOf(': ');
+    if (cut > 0) return new ThreaderCloneError(message, message.slice(0, cut));
+  }
   let where;
-  try {
-    where = findUncloneable(value, root);
-  } catch {
-    where = undefined;  // e.g. a Proxy that throws: no path to name
+  if (haveValue) {
+    try {
+      where = findUncloneable(value, root);
+    } catch {
+      where = undefined;  // e.g. a Proxy that throws: no path to name
+    }
   }
-  if (where === undefined) {
-    return new ThreaderCloneError(`Could not clone ${root}: ${message}`);
-  }
+  if (where === undefined) return new ThreaderCloneError(message);
   return new ThreaderCloneError(
-    `Could not clone ${where.path}: ${where.reason} cannot be cloned ` +
-    `(${message})`, where.path);
+    `${where.path}: ${where.reason} could not be cloned (${message})`, where.path);
 }
 
 // Buffers moved by transferMode 'transfer': at the top level of data.
@@ -402,7 +413,7 @@ function constantSource(value, path, seen = new Set()) {
     case 'function':
     case 'symbol':
       throw new ThreaderCloneError(
-        `${path} cannot be injected: ${uncloneableReason(value)} is not a ` +
+        `${path} cannot be injected: ${uncloneableKind(value)} is not a ` +
         'constant (helpers must be top-level `with` entries)', path);
     default: break;
   }
@@ -429,7 +440,7 @@ function constantSource(value, path, seen = new Set()) {
     const proto = Object.getPrototypeOf(value);
     if (proto === Object.prototype || proto === null) {
       const parts = Object.keys(value).map((k) =>
-        `${JSON.stringify(k)}:${constantSource(value[k], keyPath(path, k), seen)}`);
+        `${JSON.stringify(k)}:${constantSource(value[k], childPath(path, k), seen)}`);
       return `{${parts.join(',')}}`;
     }
     throw new ThreaderCloneError(
@@ -905,7 +916,7 @@ function createThreader(binding, host = {}) {
         rec.id = 0;
         const index = sent.indexOf(rec);
         const data = batch[index * 7 + 2];
-        settle(rec, 'failed', cloneError(String(failures[i + 1]), data, 'data'));
+        settle(rec, 'failed', cloneError(String(failures[i + 1]), 'data', data, true));
       }
     }
   }
@@ -914,13 +925,9 @@ function createThreader(binding, host = {}) {
     if (value !== null && typeof value === 'object') {
       const message = String(value.message);
       return typeof value.path === 'string' ?
-        new ThreaderCloneError(message, value.path) :
-        new ThreaderCloneError(message);
+        new ThreaderCloneError(message, value.path) : cloneError(message, 'result');
     }
-    const message = String(value);
-    const m = /\b((?:data|result)(?:\.[A-Za-z_$][\w$]*|\[[^\]]*\])*)/.exec(message);
-    return new ThreaderCloneError(message, m !== null && m[1] !== 'data' &&
-      m[1] !== 'result' ? m[1] : undefined);
+    return cloneError(String(value), 'result');
   }
 
   function onEvents(events) {

@@ -121,7 +121,8 @@ test('a result that cannot be cloned: ERR_THREADER_CLONE', async () => {
   const err = await failure(() => ({ answer: 42, fn: () => 1 }));
   assert.ok(err instanceof errors.ThreaderCloneError, String(err));
   assert.equal(err.code, 'ERR_THREADER_CLONE');
-  if (err.path !== undefined) assert.match(err.path, /^result/);
+  assert.equal(err.path, 'result.fn');
+  assert.match(err.message, /result\.fn/);
 });
 
 test('validation errors are synchronous, with identifier, line and column', () => {

@@ -14,6 +14,9 @@
 // - ctx.mockRuns is how many times the same function ran before in this
 //   binding (so a task can fail on its first run only).
 
+const path = require('node:path');
+const { findUncloneable } = require(path.join(__dirname, '..', '..', '..', 'js', 'api.js'));
+
 const EV = {
   COMPLETED: 0, THREW: 1, TIMEOUT: 2, CANCELLED: 3, WORKER_LOST: 4, CLONE: 5,
   PROGRESS: 6,
@@ -219,8 +222,12 @@ class MockBinding {
           structuredClone(result);
         kind = EV.COMPLETED;
       } catch (err) {
+        // As v8c/serializer.cc words it: the path when it can name one.
         kind = EV.CLONE;
-        value = `result could not be cloned: ${err.message}`;
+        const where = findUncloneable(result, 'result');
+        value = where !== undefined ?
+          `${where.path}: ${where.reason} could not be cloned` :
+          `result could not be cloned: ${err.message}`;
       }
     } catch (err) {
       if (err !== null && typeof err === 'object' && err.mockWorkerLost) {
