@@ -76,6 +76,7 @@ const PRIORITIES = { __proto__: null, high: 0, normal: 1, low: 2 };
 const TRANSFER_MODES = ['auto', 'clone', 'transfer', 'shared'];
 const MAX_TIMEOUT = 0x7fffffff;  // as setTimeout: about 24.8 days
 const MAX_TASK_ID = 0x7fffffff;
+const MAX_WORKERS = 1024;  // as the binding allows
 const FN_BINDING = '__threader_fn__';  // name of fn inside a `with` wrapper
 const kConstruct = Symbol('kConstruct');  // only threader() makes Tasks
 
@@ -575,10 +576,21 @@ function createThreader(binding, host = {}) {
     }
   }
 
-  const defaultWorkers = typeof host.defaultMaxWorkers === 'number' ?
-    host.defaultMaxWorkers :
-    typeof binding.defaultMaxWorkers === 'number' ? binding.defaultMaxWorkers :
-      null;
+  // The default worker count (one per CPU), for config().maxWorkers and for
+  // `maxWorkers: null`: from the host (Node knows the CPU count), else the
+  // binding, whose configure({}) changes nothing and returns the current one.
+  let defaultWorkers = null;
+  if (typeof host.defaultMaxWorkers === 'number') {
+    defaultWorkers = host.defaultMaxWorkers;
+  } else if (typeof binding.defaultMaxWorkers === 'number') {
+    defaultWorkers = binding.defaultMaxWorkers;
+  } else {
+    const current = binding.configure({});
+    if (typeof current === 'number' && current >= 1) defaultWorkers = current;
+  }
+  if (defaultWorkers !== null) {
+    defaultWorkers = Math.max(1, Math.min(MAX_WORKERS, Math.floor(defaultWorkers)));
+  }
 
   const config = {
     maxWorkers: null,       // null: the default (one per CPU)
@@ -1456,8 +1468,8 @@ function createThreader(binding, host = {}) {
           if (typeof v !== 'number') {
             throw invalidType('maxWorkers', 'a positive integer or null', v);
           }
-          if (!Number.isInteger(v) || v < 1 || v > 4096) {
-            throw outOfRange('maxWorkers', 'an integer >= 1 and <= 4096', v);
+          if (!Number.isInteger(v) || v < 1 || v > MAX_WORKERS) {
+            throw outOfRange('maxWorkers', `an integer >= 1 and <= ${MAX_WORKERS}`, v);
           }
           next.maxWorkers = v;
           native.maxWorkers = v;
