@@ -1,0 +1,358 @@
+#!/usr/bin/env node
+'use strict';
+// Threader side-by-side benchmark (issue 6). Usually started through
+// tools/bench, which installs bench/'s dependencies first.
+//
+//   node bench/run.js [--quick] [--only=threader,piscina,...] [--json=path] [--no-plot]
+//
+// Every measurement runs in its own child process (bench/child.js), one at a
+// time, so no two peers ever compete for the cores and RSS / cold start of one
+// peer cannot pollute another. Results: a table on stdout,
+// bench/results/latest.json (+ --json path), latest.txt, and PNG plots made by
+// gnuplot from the JSON (bench/plot.js).
+
+const { spawn, execFileSync } = require('node:child_process');
+const fs = require('node:fs');
+const os = require('node:os');
+const path = require('node:path');
+
+const BENCH = __dirname;
+const ROOT = path.resolve(BENCH, '..');
+const RESULTS = path.join(BENCH, 'results');
+
+const ALL_PEERS = ['serial', 'threader', 'piscina', 'tinypool', 'workerpool', 'isolated-vm'];
+
+// Targets for Threader from issue 6.
+const TARGETS = {
+  tasksPerS: 300000,
+  p50us: 15,
+  coldMs: 3,
+  mbPerWorker: 5,
+  efficiency: 0.975,  // = a speedup of 1.95 on 2 cores
+};
+
+// ---------------------------------------------------------------- arguments
+
+function parseArgs(argv) {
+  const opts = { quick: false, only: null, json: null, plot: true };
+  for (const a of argv) {
+    if (a === '--quick') opts.quick = true;
+    else if (a === '--no-plot') opts.plot = false;
+    else if (a.startsWith('--only=')) opts.only = a.slice(7).split(',').map(s => s.trim()).filter(Boolean);
+    else if (a.startsWith('--json=')) opts.json = path.resolve(a.slice(7));
+    else if (a === '-h' || a === '--help') {
+      process.stdout.write('usage: tools/bench [--quick] [--only=name,...] [--json=path] [--no-plot]\n' +
+        `peers: ${ALL_PEERS.join(', ')}\n`);
+      process.exit(0);
+    } else {
+      process.stderr.write(`bench: unknown argument ${a}\n`);
+      process.exit(2);
+    }
+  }
+  if (opts.only) {
+    const bad = opts.only.filter(p => !ALL_PEERS.includes(p));
+    if (bad.length) {
+      process.stderr.write(`bench: unknown peer(s) ${bad.join(', ')}; known: ${ALL_PEERS.join(', ')}\n`);
+      process.exit(2);
+    }
+  }
+  return opts;
+}
+
+const opts = parseArgs(process.argv.slice(2));
+const cores = typeof os.availableParallelism === 'function' ? os.availableParallelism() : os.cpus().length;
+
+const PLAN = opts.quick ? {
+  cpuTaskS: 0.03, cpuTasks: 8, serialRuns: 1, scalingRuns: 1,
+  tinyTasks: 20000, throughputRuns: 1, throughputWarmups: 1,
+  latencyWarm: 100, latencySamples: 300,
+  coldRuns: 3, childTimeoutS: 25,
+} : {
+  cpuTaskS: 0.3, cpuTasks: 8, serialRuns: 3, scalingRuns: 3,
+  tinyTasks: 20000, throughputRuns: 3, throughputWarmups: 1,
+  latencyWarm: 500, latencySamples: 2000,
+  coldRuns: 5, childTimeoutS: 300,
+};
+// Scaling curve: same calibrated tasks; with more than 8 cores use 2 tasks per
+// core so that the top of the curve is not capped at 8x.
+PLAN.scalingTasks = cores <= 8 ? PLAN.cpuTasks : 2 * cores;
+
+// ---------------------------------------------------------------- children
+
+const log = msg => process.stderr.write(`${msg}\n`);
+
+function runChild(peer, mode, params, extraFlags = []) {
+  const adapterFlags = (() => {
+    try { return require(`./peers/${peer}.js`).nodeFlags || []; } catch { return []; }
+  })();
+  const args = [...adapterFlags, ...extraFlags, path.join(BENCH, 'child.js'), peer, mode, JSON.stringify(params)];
+  return new Promise(resolve => {
+    const child = spawn(process.execPath, args, { cwd: BENCH, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '', err = '';
+    child.stdout.on('data', d => { out += d; });
+    child.stderr.on('data', d => { err += d; });
+    const timer = setTimeout(() => { child.kill('SIGKILL'); }, PLAN.childTimeoutS * 1000);
+    child.on('close', (code, signal) => {
+      clearTimeout(timer);
+      const line = out.split('\n').filter(l => l.startsWith('@@BENCH ')).pop();
+      if (line) {
+        try {
+          const r = JSON.parse(line.slice(8));
+          if (r.ok) return resolve(r);
+          return resolve({ ok: false, error: r.error || r.reason || 'failed' });
+        } catch { /* fall through */ }
+      }
+      const why = signal === 'SIGKILL' ? `timed out after ${PLAN.childTimeoutS} s` :
+        signal ? `killed by ${signal}` : `exit code ${code}`;
+      const tail = err.trim().split('\n').filter(Boolean).slice(-2).join(' | ').slice(0, 300);
+      resolve({ ok: false, error: `${why}${tail ? `: ${tail}` : ''}` });
+    });
+  });
+}
+
+// ---------------------------------------------------------------- machine
+
+function sh(cmd, args) {
+  try { return execFileSync(cmd, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim(); } catch { return null; }
+}
+
+function machineInfo() {
+  const cpus = os.cpus();
+  return {
+    cpuModel: cpus.length ? cpus[0].model.trim() : 'unknown',
+    cpuMHz: cpus.length ? cpus[0].speed : null,
+    cores,
+    logicalCpus: cpus.length,
+    totalMemGB: +(os.totalmem() / 2 ** 30).toFixed(1),
+    os: `${os.type()} ${os.release()} ${os.arch()}`,
+    node: process.version,
+    v8: process.versions.v8,
+    loadBefore: os.loadavg().map(x => +x.toFixed(2)),
+  };
+}
+
+function repoInfo() {
+  const commit = sh('git', ['-C', ROOT, 'rev-parse', '--short', 'HEAD']);
+  const dirty = sh('git', ['-C', ROOT, 'status', '--porcelain', '--untracked-files=no']);
+  return { commit, dirty: dirty === null ? null : dirty.length > 0 };
+}
+
+// ---------------------------------------------------------------- formatting
+
+const fmtInt = v => (v == null || !isFinite(v)) ? '—' : Math.round(v).toLocaleString('en-US');
+const fmt = (v, d) => (v == null || !isFinite(v)) ? '—' : v.toFixed(d);
+const pad = (s, w) => String(s).padStart(w);
+const padR = (s, w) => String(s).padEnd(w);
+const median = a => { const s = [...a].sort((x, y) => x - y); const m = s.length >> 1; return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2; };
+
+// ---------------------------------------------------------------- main
+
+async function main() {
+  const t0 = Date.now();
+  const selected = opts.only ? ALL_PEERS.filter(p => opts.only.includes(p)) : ALL_PEERS;
+  const machine = machineInfo();
+  const result = {
+    schema: 1,
+    date: new Date().toISOString(),
+    command: `tools/bench${process.argv.slice(2).length ? ' ' + process.argv.slice(2).join(' ') : ''}`,
+    quick: opts.quick,
+    machine,
+    repo: repoInfo(),
+    plan: PLAN,
+    targets: TARGETS,
+    serial: null,
+    peers: {},
+  };
+
+  log(`bench: ${machine.cpuModel}, ${cores} cores, Node ${machine.node}, load ${machine.loadBefore.join(' ')}${opts.quick ? ' (quick)' : ''}`);
+
+  // 1. Which peers can run at all.
+  for (const name of selected) {
+    const r = await runChild(name, 'probe', {});
+    const entry = { available: !!r.ok, version: r.version || null, reason: r.ok ? null : (r.reason || r.error), errors: {} };
+    result.peers[name] = entry;
+    if (!r.ok) log(`${name}: unavailable (${entry.reason})`);
+  }
+
+  // 2. Calibrate the CPU task and time the serial baseline (always, since
+  //    every speedup is relative to it).
+  const cal = await runChild('serial', 'calibrate', { targetS: PLAN.cpuTaskS });
+  if (!cal.ok) throw new Error(`calibration failed: ${cal.error}`);
+  const ser = await runChild('serial', 'serialCpu', { n: cal.n, tasks: PLAN.cpuTasks, runs: PLAN.serialRuns });
+  if (!ser.ok) throw new Error(`serial baseline failed: ${ser.error}`);
+  const perTaskS = ser.bestS / PLAN.cpuTasks;
+  result.serial = { n: cal.n, perCallS: cal.perCallS, tasks: PLAN.cpuTasks, bestS: ser.bestS, times: ser.times, cpuTimes: ser.cpuTimes, perTaskS };
+  log(`serial: cpu task n=${cal.n.toLocaleString('en-US')} ≈ ${perTaskS.toFixed(3)} s; ${PLAN.cpuTasks} tasks serially ${ser.bestS.toFixed(3)} s`);
+
+  // 3. Each peer, one measurement at a time.
+  for (const name of selected) {
+    const e = result.peers[name];
+    if (!e.available) continue;
+    const workers = cores;
+    const note = (metric, r) => { if (!r.ok) { e.errors[metric] = r.error; log(`${name}: ${metric} failed: ${r.error}`); } return r.ok; };
+
+    let r = await runChild(name, 'throughput', { tasks: PLAN.tinyTasks, runs: PLAN.throughputRuns, warmups: PLAN.throughputWarmups, workers });
+    if (note('throughput', r)) { e.throughput = { tasks: r.tasks, times: r.times, tasksPerS: r.tasksPerS }; log(`${name}: ${fmtInt(r.tasksPerS)} tiny tasks/s`); }
+
+    r = await runChild(name, 'latency', { warm: PLAN.latencyWarm, samples: PLAN.latencySamples, workers });
+    if (note('latency', r)) { e.latency = { samples: r.samples, p50us: r.p50us, p99us: r.p99us, meanUs: r.meanUs, minUs: r.minUs }; log(`${name}: latency p50 ${fmt(r.p50us, 1)} µs, p99 ${fmt(r.p99us, 1)} µs`); }
+
+    if (name !== 'serial') {
+      const runs = [];
+      for (let i = 0; i < PLAN.coldRuns; i++) {
+        r = await runChild(name, 'cold', { workers: name === 'threader' ? null : workers });
+        if (!note('cold', r)) break;
+        runs.push({ totalMs: r.totalMs, loadMs: r.loadMs, createMs: r.createMs, firstTaskMs: r.firstTaskMs });
+      }
+      if (runs.length === PLAN.coldRuns) {
+        e.cold = { runs, medianMs: median(runs.map(x => x.totalMs)), medianLoadMs: median(runs.map(x => x.loadMs)) };
+        log(`${name}: cold start ${fmt(e.cold.medianMs, 2)} ms (load ${fmt(e.cold.medianLoadMs, 2)} ms)`);
+      }
+
+      r = await runChild(name, 'memory', { workers, warmN: Math.max(1, Math.round(cal.n / 6)) });
+      if (note('memory', r)) {
+        e.memory = { workers: r.workers, startedWorkers: r.startedWorkers, rssBeforeMB: r.rssBeforeMB, rssAfterMB: r.rssAfterMB, mbPerWorker: r.mbPerWorker };
+        log(`${name}: ${fmt(r.mbPerWorker, 1)} MB RSS per worker (${fmt(r.rssBeforeMB, 1)} -> ${fmt(r.rssAfterMB, 1)} MB, ${r.startedWorkers ?? '?'} of ${r.workers} workers seen busy)`);
+      }
+
+      // Scaling curve 1..cores. On big machines only Threader and piscina get
+      // every point; the others get 1 and N.
+      const full = cores <= 4 || name === 'threader' || name === 'piscina';
+      const points = [];
+      for (let w = 1; w <= cores; w++) if (full || w === 1 || w === cores) points.push(w);
+      e.scaling = [];
+      for (const w of points) {
+        r = await runChild(name, 'scaling', { workers: w, n: cal.n, tasks: PLAN.scalingTasks, runs: PLAN.scalingRuns });
+        if (!note(`scaling@${w}`, r)) continue;
+        const speedup = perTaskS * PLAN.scalingTasks / r.bestS;
+        // utilisation: process CPU time / (wall time x workers) of the best run.
+        const bi = r.times.indexOf(r.bestS);
+        const utilisation = r.cpuTimes[bi] / (r.bestS * w);
+        e.scaling.push({ workers: w, tasks: PLAN.scalingTasks, bestS: r.bestS, times: r.times, cpuTimes: r.cpuTimes, speedup, utilisation });
+        log(`${name}: ${w} worker(s): ${PLAN.scalingTasks} tasks in ${r.bestS.toFixed(3)} s, speedup ${speedup.toFixed(2)}x`);
+      }
+      // CPU-bound speedup: 8 tasks on a pool of `cores` workers.
+      let top = PLAN.scalingTasks === PLAN.cpuTasks ? e.scaling.find(s => s.workers === cores) : null;
+      if (!top && PLAN.scalingTasks !== PLAN.cpuTasks) {
+        r = await runChild(name, 'scaling', { workers: cores, n: cal.n, tasks: PLAN.cpuTasks, runs: PLAN.scalingRuns });
+        if (note('speedup', r)) top = { bestS: r.bestS, speedup: ser.bestS / r.bestS };
+      }
+      if (top) e.cpu = { tasks: PLAN.cpuTasks, workers: cores, bestS: top.bestS, speedup: top.speedup, efficiency: top.speedup / cores };
+    } else {
+      e.cpu = { tasks: PLAN.cpuTasks, workers: 1, bestS: ser.bestS, speedup: 1, efficiency: null };
+    }
+  }
+
+  machine.loadAfter = os.loadavg().map(x => +x.toFixed(2));
+  // Other processes competing for the cores make every number worse. Two
+  // signs: a high load average, and the serial loop getting less CPU time
+  // than wall time.
+  const serialStolen = 1 - Math.min(...ser.cpuTimes) / ser.bestS;
+  result.contention = {
+    serialWallOverCpu: +(ser.bestS / Math.min(...ser.cpuTimes)).toFixed(3),
+    busy: machine.loadBefore[0] > 0.5 || serialStolen > 0.05,
+  };
+  result.elapsedS = +((Date.now() - t0) / 1000).toFixed(1);
+
+  // 4. Targets for Threader.
+  const th = result.peers.threader;
+  result.threaderTargets = th && th.available ? [
+    { metric: 'tiny tasks/s', target: `>= ${fmtInt(TARGETS.tasksPerS)}`, value: th.throughput?.tasksPerS, pass: th.throughput ? th.throughput.tasksPerS >= TARGETS.tasksPerS : null },
+    { metric: 'p50 latency µs', target: `<= ${TARGETS.p50us}`, value: th.latency?.p50us, pass: th.latency ? th.latency.p50us <= TARGETS.p50us : null },
+    { metric: 'cold start ms', target: `<= ${TARGETS.coldMs}`, value: th.cold?.medianMs, pass: th.cold ? th.cold.medianMs <= TARGETS.coldMs : null },
+    { metric: 'RSS MB/worker', target: `<= ${TARGETS.mbPerWorker}`, value: th.memory?.mbPerWorker, pass: th.memory ? th.memory.mbPerWorker <= TARGETS.mbPerWorker : null },
+    { metric: `CPU speedup (${cores} cores)`, target: `>= ${(TARGETS.efficiency * cores).toFixed(2)}`, value: th.cpu?.speedup, pass: th.cpu ? th.cpu.efficiency >= TARGETS.efficiency : null },
+  ] : null;
+
+  const text = render(result);
+  process.stdout.write(text);
+
+  fs.mkdirSync(RESULTS, { recursive: true });
+  const json = JSON.stringify(result, null, 2) + '\n';
+  fs.writeFileSync(path.join(RESULTS, 'latest.json'), json);
+  fs.writeFileSync(path.join(RESULTS, 'latest.txt'), text);
+  if (opts.json) { fs.mkdirSync(path.dirname(opts.json), { recursive: true }); fs.writeFileSync(opts.json, json); }
+  log(`bench: wrote ${path.relative(process.cwd(), path.join(RESULTS, 'latest.json'))}${opts.json ? ` and ${opts.json}` : ''}`);
+
+  if (opts.plot) {
+    const { plot } = require('./plot.js');
+    const p = plot(path.join(RESULTS, 'latest.json'), RESULTS);
+    if (p.ok) log(`bench: plots ${p.files.map(f => path.relative(process.cwd(), f)).join(', ')}`);
+    else log(`bench: no plots (${p.reason})`);
+  }
+}
+
+function render(res) {
+  const m = res.machine;
+  const L = [];
+  L.push(`Threader benchmark${res.quick ? ' (--quick: fewer samples, shorter CPU tasks)' : ''}`);
+  L.push(`machine: ${m.cpuModel}, ${m.cores} cores, ${m.totalMemGB} GB, ${m.os}`);
+  L.push(`node ${m.node} (V8 ${m.v8}); ${res.date}; load avg before ${m.loadBefore.join(' ')}, after ${m.loadAfter.join(' ')}; ${res.elapsedS} s`);
+  L.push(`repo ${res.repo.commit || '?'}${res.repo.dirty ? ' (uncommitted changes)' : ''}; command: ${res.command}`);
+  if (res.contention && res.contention.busy) {
+    L.push(`WARNING: the machine was busy (load ${m.loadBefore[0]}; serial loop wall/CPU time ${res.contention.serialWallOverCpu}): numbers are pessimistic and noisy.`);
+  }
+  L.push('');
+  const s = res.serial;
+  L.push(`tiny task: x => x + 1, ${fmtInt(res.plan.tinyTasks)} in flight (best of ${res.plan.throughputRuns}); latency: ${res.plan.latencySamples} sequential awaits;`);
+  L.push(`cpu task: hash loop, n=${fmtInt(s.n)} ≈ ${fmt(s.perTaskS, 3)} s; ${s.tasks} tasks serially ${fmt(s.bestS, 3)} s; pools use ${cores} workers`);
+  L.push('');
+  const head = [padR('peer', 12), padR('version', 9), pad('tiny tasks/s', 13), pad('p50 µs', 9), pad('p99 µs', 9), pad('cold ms', 8), pad('load ms', 8), pad('speedup', 8), pad('eff.', 5), pad('MB/worker', 10)];
+  L.push(head.join(' '));
+  L.push('-'.repeat(head.join(' ').length));
+  for (const [name, e] of Object.entries(res.peers)) {
+    if (!e.available) { L.push(`${padR(name, 12)} unavailable (${e.reason})`); continue; }
+    L.push([
+      padR(name, 12), padR(String(e.version || '').slice(0, 9), 9),
+      pad(fmtInt(e.throughput?.tasksPerS), 13),
+      pad(fmt(e.latency?.p50us, 1), 9), pad(fmt(e.latency?.p99us, 1), 9),
+      pad(fmt(e.cold?.medianMs, 2), 8), pad(fmt(e.cold?.medianLoadMs, 2), 8),
+      pad(e.cpu ? `${fmt(e.cpu.speedup, 2)}x` : '—', 8),
+      pad(e.cpu && e.cpu.efficiency != null ? `${Math.round(e.cpu.efficiency * 100)}%` : '—', 5),
+      pad(name === 'serial' ? '—' : fmt(e.memory?.mbPerWorker, 1), 10),
+    ].join(' '));
+    for (const [metric, err] of Object.entries(e.errors || {})) L.push(`${' '.repeat(13)}${metric} failed: ${err}`);
+  }
+  L.push('');
+  L.push('cold ms: median of fresh processes, from loading the library to the first result (load ms: the require/import part).');
+  L.push('MB/worker: (RSS with the pool warmed - RSS before loading it) / workers. serial: direct synchronous calls.');
+
+  // Scaling table.
+  const scal = Object.entries(res.peers).filter(([, e]) => e.available && e.scaling && e.scaling.length);
+  if (scal.length) {
+    L.push('');
+    L.push(`scaling: speedup vs serial, ${res.plan.scalingTasks} cpu tasks (best of ${res.plan.scalingRuns})`);
+    L.push([padR('workers', 8), ...scal.map(([n]) => pad(n, 12))].join(''));
+    for (let w = 1; w <= res.machine.cores; w++) {
+      const row = scal.map(([, e]) => { const p = e.scaling.find(x => x.workers === w); return pad(p ? `${fmt(p.speedup, 2)}x` : '—', 12); });
+      if (row.every(c => c.trim() === '—')) continue;
+      L.push([padR(String(w), 8), ...row].join(''));
+    }
+  }
+
+  // Targets.
+  L.push('');
+  const th = res.peers.threader;
+  if (!th) {
+    L.push('threader: not selected (--only)');
+  } else if (!th.available) {
+    L.push(`threader: ${th.reason}; targets not checked`);
+  } else {
+    L.push('Threader against the issue 6 targets:');
+    for (const t of res.threaderTargets) {
+      const digits = t.metric.includes('tasks') ? null : 2;
+      const v = digits == null ? fmtInt(t.value) : fmt(t.value, digits);
+      L.push(`  ${padR(t.metric, 24)} ${padR(t.target, 12)} ${pad(v, 10)}  ${t.pass == null ? 'n/a' : t.pass ? 'PASS' : 'MISS'}`);
+    }
+    const ratio = (a, b) => (a && b) ? `${(a / b).toFixed(1)}x` : '—';
+    const tp = name => res.peers[name]?.throughput?.tasksPerS;
+    L.push(`  throughput ratio: ${ratio(tp('threader'), tp('isolated-vm'))} isolated-vm (target >= 3x), ${ratio(tp('threader'), tp('piscina'))} piscina (target >= 9x)`);
+  }
+  L.push('');
+  return L.join('\n');
+}
+
+main().catch(err => {
+  process.stderr.write(`bench: ${err && err.stack || err}\n`);
+  process.exit(1);
+});
