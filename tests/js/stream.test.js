@@ -42,10 +42,10 @@ test('yields in completion order', { skip: isMock && 'mock binding: needs real p
 });
 
 test('breaking out of for-await cancels the rest', async () => {
-  const fast = threader((x) => x, 'first');
-  const rest = Array.from({ length: 8 }, () => threader(isMock ? busy : spin, 1, { timeout: 10000 }));
+  const fast = threader((x) => x, 'first', { priority: 'high' });
+  const rest = Array.from({ length: 8 }, () => threader(isMock ? busy : spin, 1, { timeout: 20000 }));
   // On the mock, tasks queued behind the first turn are cancelled.
-  const tasks = isMock ? [fast, ...rest] : [...rest, fast];
+  const tasks = [fast, ...rest];
   let first;
   await within((async () => {
     for await (const v of thread.stream(tasks)) {
@@ -65,10 +65,17 @@ test('breaking out of for-await cancels the rest', async () => {
 });
 
 test('a failure is thrown after the results before it, and cancels the rest', async () => {
-  const ok = threader((x) => x, 'ok');
-  const bad = threader(() => { throw new TypeError('nope'); });
-  const rest = Array.from({ length: 8 }, () => threader(isMock ? busy : spin, 1, { timeout: 10000 }));
-  const s = thread.stream(isMock ? [ok, bad, ...rest] : [ok, ...rest, bad]);
+  const ok = threader((x) => x, 'ok', { priority: 'high' });
+  // Fails after 100 ms, so 'ok' comes first even when both run at once.
+  const bad = threader((ms) => {
+    const end = Date.now() + ms;
+    while (Date.now() < end) {
+      // busy
+    }
+    throw new TypeError('nope');
+  }, 100, { priority: 'high' });
+  const rest = Array.from({ length: 8 }, () => threader(isMock ? busy : spin, 1, { timeout: 20000 }));
+  const s = thread.stream([ok, bad, ...rest]);
   const seen = [];
   await assert.rejects(within((async () => {
     for await (const v of s) seen.push(v);
