@@ -24,7 +24,9 @@ typedef struct thr__executor_s {
   int (*worker_init)(void* ctx, unsigned worker_index, void** worker_state);
   void (*worker_destroy)(void* worker_state);
   /* Runs `task`; returns 0 or THR_E* (THR_ETHROWN, THR_ECLONE, THR_EWORKER,
-   * THR_ECANCELED for "interrupted"); always fills *result. */
+   * THR_ECANCELED for "interrupted"); always fills *result.  After
+   * THR_EWORKER the executor has replaced its per-worker state (a fresh
+   * isolate), so the next task runs normally. */
   int (*run)(void* worker_state, thr_task_t* task, thr_blob_t* result);
   /* Stops the JS running in `worker_state` now. */
   void (*interrupt)(void* worker_state);

@@ -172,6 +172,11 @@ static void run_task(thr__worker_t* self, thr_task_t* task) {
   if (error != 0) {
     atomic_fetch_add_explicit(&self->tasks_failed, 1, memory_order_relaxed);
   }
+  if (error == THR_EWORKER) {
+    /* By the executor's contract it has replaced its isolate. */
+    atomic_fetch_add_explicit(&self->isolates_created, 1,
+                              memory_order_relaxed);
+  }
   if (self->exec_state != NULL && pool->executor.heap_used != NULL) {
     atomic_store_explicit(&self->heap_used,
                           pool->executor.heap_used(self->exec_state),
