@@ -20,7 +20,8 @@ function addonBuilt() {
   }
 }
 
-const wantMock = Boolean(process.env.THREADER_TEST_MOCK) || !addonBuilt();
+const wantMock = Boolean(process.env.THREADER_TEST_MOCK) ||
+  (!process.env.THREADER_ADDON && !addonBuilt());
 
 let cached;
 

@@ -1,0 +1,2 @@
+// Must make out/threader exit 1 with the error printed.
+throw new TypeError("boom");
