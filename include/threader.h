@@ -245,6 +245,33 @@ typedef struct {
 THR_EXTERN int thr_pool_stats(thr_pool_t* pool, thr_worker_stats_t* out,
                               size_t capacity, size_t* count);
 
+/* ---- tracing --------------------------------------------------------------
+ * With tracing on, each worker records what it does in a ring of its own;
+ * the host collects the events (for example into a Chrome trace-event file,
+ * as threader.config({ trace: 'file.json' }) does). */
+typedef enum {
+  THR_TRACE_RUN = 1,   /* a task ran from start_ns to end_ns */
+  THR_TRACE_STEAL = 2, /* the worker stole task_id from another deque */
+  THR_TRACE_PARK = 3   /* the worker slept from start_ns to end_ns */
+} thr_trace_kind_t;
+
+typedef struct {
+  uint64_t start_ns; /* thr_now_ns() clock */
+  uint64_t end_ns;
+  uint64_t task_id;  /* thr_task_user_id, 0 for parks */
+  uint32_t kind;     /* thr_trace_kind_t */
+  uint32_t worker;
+} thr_trace_event_t;
+
+/* Host thread: turns recording on (1) or off (0). */
+THR_EXTERN int thr_pool_trace(thr_pool_t* pool, int enabled);
+/* Host thread: moves up to `capacity` recorded events into `out`; `count`
+ * gets how many.  Events of one worker come in order; `dropped` (may be
+ * NULL) gets how many were lost to full rings since the last call. */
+THR_EXTERN int thr_pool_trace_collect(thr_pool_t* pool, thr_trace_event_t* out,
+                                      size_t capacity, size_t* count,
+                                      uint64_t* dropped);
+
 /* Monotonic nanoseconds (CLOCK_MONOTONIC). Any thread. */
 THR_EXTERN uint64_t thr_now_ns(void);
 

@@ -102,7 +102,13 @@ void thr__pool_park(thr_pool_t* pool, thr__worker_t* worker) {
       atomic_load_explicit(&pool->injector.count, memory_order_seq_cst) == 0 &&
       !any_stealable(pool)) {
     atomic_fetch_add_explicit(&worker->parks, 1, memory_order_relaxed);
+    int tracing = atomic_load_explicit(&pool->tracing, memory_order_relaxed);
+    uint64_t start = tracing ? thr_now_ns() : 0;
     pthread_cond_wait(&pool->park_cond, &pool->park_lock);
+    if (tracing) {
+      thr__trace_record(&worker->trace, 1, THR_TRACE_PARK, worker->index,
+                        start, thr_now_ns(), 0);
+    }
   }
   atomic_fetch_sub_explicit(&pool->idle_workers, 1, memory_order_seq_cst);
   pthread_mutex_unlock(&pool->park_lock);
@@ -400,5 +406,33 @@ int thr_pool_stats(thr_pool_t* pool, thr_worker_stats_t* out, size_t capacity,
                  THR__WORKER_RUNNING;
   }
   if (count != NULL) *count = slots;
+  return 0;
+}
+
+int thr_pool_trace(thr_pool_t* pool, int enabled) {
+  if (pool == NULL) return THR_EINVAL;
+  atomic_store_explicit(&pool->tracing, enabled != 0, memory_order_relaxed);
+  return 0;
+}
+
+int thr_pool_trace_collect(thr_pool_t* pool, thr_trace_event_t* out,
+                           size_t capacity, size_t* count,
+                           uint64_t* dropped) {
+  if (pool == NULL || (out == NULL && capacity > 0) || count == NULL) {
+    return THR_EINVAL;
+  }
+  size_t n = 0;
+  uint64_t lost = 0;
+  unsigned slots = atomic_load_explicit(&pool->worker_slots,
+                                        memory_order_acquire);
+  for (unsigned i = 0; i < slots && n < capacity; i++) {
+    thr__worker_t* w = atomic_load_explicit(&pool->workers[i],
+                                            memory_order_acquire);
+    n += thr__trace_drain(&w->trace, out + n, capacity - n);
+    lost += atomic_exchange_explicit(&w->trace.dropped, 0,
+                                     memory_order_relaxed);
+  }
+  *count = n;
+  if (dropped != NULL) *dropped = lost;
   return 0;
 }

@@ -47,6 +47,7 @@ struct thr_pool_s {
   _Atomic(int) stopping;            /* shutdown in progress */
   _Atomic(unsigned) max_workers;    /* target count; extra workers exit */
   _Atomic(size_t) max_heap_mb;      /* for isolates made from now on */
+  _Atomic(int) tracing;             /* workers record trace events */
 
   /* Slots 0..worker_slots-1 are allocated; read by thieves and the timer. */
   _Atomic(thr__worker_t*) workers[THR__MAX_WORKERS];

@@ -33,6 +33,7 @@ int thr__worker_init(thr__worker_t* worker, thr_pool_t* pool, unsigned index) {
 void thr__worker_destroy(thr__worker_t* worker) {
   pthread_mutex_destroy(&worker->run_lock);
   thr__deque_destroy(&worker->deque);
+  thr__trace_ring_free(&worker->trace);
 }
 
 void thr__worker_interrupt(thr__worker_t* worker, thr_task_t* task) {
@@ -69,6 +70,12 @@ static thr_task_t* steal_one(thr__worker_t* self) {
       thr__steal_result_t r = thr__deque_steal(&victim->deque, &item);
       if (r == THR__STEAL_SUCCESS) {
         atomic_fetch_add_explicit(&self->steals, 1, memory_order_relaxed);
+        uint64_t now = thr_now_ns();
+        thr__trace_record(&self->trace,
+                          atomic_load_explicit(&pool->tracing,
+                                               memory_order_relaxed),
+                          THR_TRACE_STEAL, self->index, now, now,
+                          ((thr_task_t*)item)->user_id);
         return item;
       }
       if (r == THR__STEAL_RETRY) saw_retry = 1;
@@ -166,7 +173,11 @@ static void run_task(thr__worker_t* self, thr_task_t* task) {
   self->current = NULL;
   pthread_mutex_unlock(&self->run_lock);
 
-  uint64_t elapsed = thr_now_ns() - start;
+  uint64_t end = thr_now_ns();
+  uint64_t elapsed = end - start;
+  thr__trace_record(&self->trace,
+                    atomic_load_explicit(&pool->tracing, memory_order_relaxed),
+                    THR_TRACE_RUN, self->index, start, end, task->user_id);
   atomic_fetch_add_explicit(&self->busy_ns, elapsed, memory_order_relaxed);
   atomic_fetch_add_explicit(&self->tasks_run, 1, memory_order_relaxed);
   if (error != 0) {

@@ -30,6 +30,7 @@
 
 #include "deque.h"
 #include "task.h"
+#include "trace.h"
 
 typedef enum {
   THR__WORKER_STOPPED = 0, /* no thread (never started, or joined) */
@@ -59,6 +60,7 @@ typedef struct thr__worker_s {
   _Atomic(uint64_t) isolates_created;
   _Atomic(size_t) heap_used;
   uint64_t rng; /* worker thread: picks steal victims */
+  thr__trace_ring_t trace; /* written by the worker, read by the host */
 } thr__worker_t;
 
 int thr__worker_init(thr__worker_t* worker, thr_pool_t* pool, unsigned index);

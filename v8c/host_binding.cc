@@ -59,6 +59,7 @@ HostBinding::HostBinding(v8::Isolate* isolate, v8::Local<v8::Context> context)
 
 HostBinding::~HostBinding() {
   Shutdown();
+  StopTrace();
   if (pool_ != nullptr) {
     // Deliver nothing more: settle and free whatever is left.
     thr_pool_drain(
@@ -98,6 +99,7 @@ int HostBinding::Init(void* platform) {
       {"stats", Stats},
       {"shutdown", ShutdownCallback},
       {"pending", Pending},
+      {"setTrace", SetTrace},
   };
   for (const Method& method : methods) {
     v8::Local<v8::Function> fn =
@@ -344,6 +346,90 @@ void HostBinding::Pending(const v8::FunctionCallbackInfo<v8::Value>& info) {
       info.GetIsolate(), static_cast<double>(Unwrap(info)->pending())));
 }
 
+// setTrace(path | null): starts (or stops) writing a Chrome trace-event
+// JSON file, one track per worker.
+void HostBinding::SetTrace(const v8::FunctionCallbackInfo<v8::Value>& info) {
+  HostBinding* self = Unwrap(info);
+  v8::Isolate* isolate = info.GetIsolate();
+  self->StopTrace();
+  if (info.Length() < 1 || !info[0]->IsString()) return;
+  v8::String::Utf8Value path(isolate, info[0]);
+  if (!self->StartTrace(std::string(*path, path.length()))) {
+    std::string message = std::string("cannot open trace file ") + *path;
+    isolate->ThrowException(v8::Exception::Error(Str(isolate, message)));
+  }
+}
+
+bool HostBinding::StartTrace(const std::string& path) {
+  trace_file_ = fopen(path.c_str(), "w");
+  if (trace_file_ == nullptr) return false;
+  trace_origin_ns_ = thr_now_ns();
+  trace_named_workers_ = 0;
+  fputs("{\"displayTimeUnit\":\"ms\",\"traceEvents\":[\n"
+        "{\"name\":\"process_name\",\"ph\":\"M\",\"pid\":1,\"tid\":0,"
+        "\"args\":{\"name\":\"threader\"}}",
+        trace_file_);
+  thr_pool_trace(pool_, 1);
+  return true;
+}
+
+void HostBinding::FlushTrace() {
+  if (trace_file_ == nullptr) return;
+  thr_trace_event_t events[1024];
+  size_t count = 0;
+  uint64_t dropped = 0;
+  do {
+    thr_pool_trace_collect(pool_, events, 1024, &count, &dropped);
+    for (size_t i = 0; i < count; i++) {
+      const thr_trace_event_t& e = events[i];
+      while (trace_named_workers_ <= e.worker) {
+        fprintf(trace_file_,
+                ",\n{\"name\":\"thread_name\",\"ph\":\"M\",\"pid\":1,"
+                "\"tid\":%u,\"args\":{\"name\":\"worker %u\"}}",
+                trace_named_workers_ + 1, trace_named_workers_);
+        trace_named_workers_++;
+      }
+      double ts = e.start_ns >= trace_origin_ns_
+                      ? (e.start_ns - trace_origin_ns_) / 1e3
+                      : 0;
+      double dur = e.end_ns >= e.start_ns ? (e.end_ns - e.start_ns) / 1e3 : 0;
+      const char* name = e.kind == THR_TRACE_RUN     ? "task"
+                         : e.kind == THR_TRACE_STEAL ? "steal"
+                                                     : "park";
+      if (e.kind == THR_TRACE_STEAL) {
+        fprintf(trace_file_,
+                ",\n{\"name\":\"steal\",\"ph\":\"i\",\"s\":\"t\",\"pid\":1,"
+                "\"tid\":%u,\"ts\":%.3f,\"args\":{\"task\":%llu}}",
+                e.worker + 1, ts, static_cast<unsigned long long>(e.task_id));
+      } else {
+        fprintf(trace_file_,
+                ",\n{\"name\":\"%s\",\"cat\":\"%s\",\"ph\":\"X\","
+                "\"pid\":1,\"tid\":%u,\"ts\":%.3f,\"dur\":%.3f,"
+                "\"args\":{\"task\":%llu}}",
+                name, name, e.worker + 1, ts, dur,
+                static_cast<unsigned long long>(e.task_id));
+      }
+    }
+    if (dropped > 0) {
+      fprintf(trace_file_,
+              ",\n{\"name\":\"dropped %llu events\",\"ph\":\"i\","
+              "\"s\":\"g\",\"pid\":1,\"tid\":0,\"ts\":%.3f}",
+              static_cast<unsigned long long>(dropped),
+              (thr_now_ns() - trace_origin_ns_) / 1e3);
+    }
+  } while (count == 1024);
+  fflush(trace_file_);
+}
+
+void HostBinding::StopTrace() {
+  if (trace_file_ == nullptr) return;
+  FlushTrace();
+  thr_pool_trace(pool_, 0);
+  fputs("\n]}\n", trace_file_);
+  fclose(trace_file_);
+  trace_file_ = nullptr;
+}
+
 void HostBinding::Shutdown() {
   if (pool_ == nullptr || shut_down_) return;
   shut_down_ = true;
@@ -396,6 +482,7 @@ void HostBinding::DrainCallback(void* arg, thr_task_t* task,
 
 size_t HostBinding::Drain() {
   if (pool_ == nullptr) return 0;
+  FlushTrace();
   events_.clear();
   size_t drained = 0;
   thr_pool_drain(pool_, DrainCallback, this, &drained);

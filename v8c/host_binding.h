@@ -18,6 +18,8 @@
 #define V8C_HOST_BINDING_H_
 
 #include <cstdint>
+#include <cstdio>
+#include <string>
 #include <unordered_map>
 #include <vector>
 
@@ -73,9 +75,14 @@ class HostBinding {
   static void Stats(const v8::FunctionCallbackInfo<v8::Value>& info);
   static void ShutdownCallback(const v8::FunctionCallbackInfo<v8::Value>& info);
   static void Pending(const v8::FunctionCallbackInfo<v8::Value>& info);
+  static void SetTrace(const v8::FunctionCallbackInfo<v8::Value>& info);
   static void DrainCallback(void* arg, thr_task_t* task, thr_event_t event);
 
   void NotifyPending();
+  // Chrome trace-event output (threader.config({ trace: 'file.json' })).
+  bool StartTrace(const std::string& path);
+  void FlushTrace();
+  void StopTrace();
 
   v8::Isolate* isolate_;
   v8::Global<v8::Context> context_;
@@ -94,6 +101,9 @@ class HostBinding {
   };
   std::vector<PendingEvent> events_;
   size_t last_pending_ = 0;
+  FILE* trace_file_ = nullptr;
+  uint64_t trace_origin_ns_ = 0;
+  unsigned trace_named_workers_ = 0;
   bool shut_down_ = false;
 };
 
