@@ -14,7 +14,11 @@ const peer = require(`./peers/${peerName}.js`);
 const now = () => performance.now();  // ms, sub-µs resolution
 const sleep = ms => new Promise(r => setTimeout(r, ms));
 
+// selfCpuS: CPU time of this whole process (all threads) since it started;
+// run.js compares it with the machine's busy time to spot other processes.
 function emit(obj) {
+  const c = process.cpuUsage();
+  obj.selfCpuS = (c.user + c.system) / 1e6;
   process.stdout.write(`\n@@BENCH ${JSON.stringify(obj)}\n`);
 }
 

@@ -3,7 +3,7 @@
 // Threader side-by-side benchmark (issue 6). Usually started through
 // tools/bench, which installs bench/'s dependencies first.
 //
-//   node bench/run.js [--quick] [--only=threader,piscina,...] [--json=path] [--no-plot]
+//   node bench/run.js [--quick] [--only=threader,piscina,...] [--json=path] [--out=dir] [--no-plot]
 //
 // Every measurement runs in its own child process (bench/child.js), one at a
 // time, so no two peers ever compete for the cores and RSS / cold start of one
@@ -18,7 +18,7 @@ const path = require('node:path');
 
 const BENCH = __dirname;
 const ROOT = path.resolve(BENCH, '..');
-const RESULTS = path.join(BENCH, 'results');
+const DEFAULT_RESULTS = path.join(BENCH, 'results');
 
 const ALL_PEERS = ['serial', 'threader', 'piscina', 'tinypool', 'workerpool', 'isolated-vm'];
 
@@ -34,14 +34,15 @@ const TARGETS = {
 // ---------------------------------------------------------------- arguments
 
 function parseArgs(argv) {
-  const opts = { quick: false, only: null, json: null, plot: true };
+  const opts = { quick: false, only: null, json: null, plot: true, out: null };
   for (const a of argv) {
     if (a === '--quick') opts.quick = true;
     else if (a === '--no-plot') opts.plot = false;
     else if (a.startsWith('--only=')) opts.only = a.slice(7).split(',').map(s => s.trim()).filter(Boolean);
     else if (a.startsWith('--json=')) opts.json = path.resolve(a.slice(7));
+    else if (a.startsWith('--out=')) opts.out = path.resolve(a.slice(6));
     else if (a === '-h' || a === '--help') {
-      process.stdout.write('usage: tools/bench [--quick] [--only=name,...] [--json=path] [--no-plot]\n' +
+      process.stdout.write('usage: tools/bench [--quick] [--only=name,...] [--json=path] [--out=dir] [--no-plot]\n' +
         `peers: ${ALL_PEERS.join(', ')}\n`);
       process.exit(0);
     } else {
@@ -60,6 +61,9 @@ function parseArgs(argv) {
 }
 
 const opts = parseArgs(process.argv.slice(2));
+// Where latest.{json,txt} and the PNGs go: bench/results/ (git-ignored), or
+// --out=dir for a run to keep (bench/RESULTS.md points at one).
+const RESULTS = opts.out || DEFAULT_RESULTS;
 const cores = typeof os.availableParallelism === 'function' ? os.availableParallelism() : os.cpus().length;
 
 const PLAN = opts.quick ? {
@@ -81,7 +85,76 @@ PLAN.scalingTasks = cores <= 8 ? PLAN.cpuTasks : 2 * cores;
 
 const log = msg => process.stderr.write(`${msg}\n`);
 
-function runChild(peer, mode, params, extraFlags = []) {
+// -- contention: other processes on the machine during a measurement ----
+//
+// /proc/stat says how much CPU time the whole machine spent busy; the child
+// reports its own CPU time. What is left over was used by someone else while
+// the measurement ran (10 ms clock ticks, so allow a little slack).
+const HZ = 100;
+function machineTicks() {
+  try {
+    const f = fs.readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1).map(Number);
+    const [user, nice, system, idle, iowait, irq, softirq, steal] = f;
+    return { busy: user + nice + system + irq + softirq + (steal || 0), idle: idle + (iowait || 0) };
+  } catch { return null; }
+}
+const sleepMs = ms => new Promise(r => setTimeout(r, ms));
+
+// Waits (at most maxS) until the machine has been at least 90% idle for a
+// second, so a measurement does not start while someone else is busy.
+async function waitQuiet(maxS) {
+  const until = Date.now() + maxS * 1000;
+  for (;;) {
+    const a = machineTicks();
+    if (!a) return true;
+    await sleepMs(1000);
+    const b = machineTicks();
+    const busy = b.busy - a.busy, idle = b.idle - a.idle;
+    if (busy / Math.max(1, busy + idle) <= 0.1) return true;
+    if (Date.now() >= until) return false;
+  }
+}
+
+const contention = { retries: 0, flagged: [], waitedS: 0 };
+
+// Runs one child; in full mode a measurement that other processes competed
+// with is thrown away and repeated (up to twice) after waiting for quiet.
+async function runChild(peer, mode, params, extraFlags = []) {
+  const attempts = opts.quick || mode === 'probe' ? 1 : 3;
+  let r;
+  for (let attempt = 1; attempt <= attempts; attempt++) {
+    r = await runChildOnce(peer, mode, params, extraFlags);
+    if (mode === 'probe' || !r.ok || r.foreignFrac === undefined || !r.contended) return r;
+    if (attempt < attempts) {
+      contention.retries++;
+      log(`${peer}: ${mode}: other processes used ${(r.foreignFrac * 100).toFixed(0)}% of the cores meanwhile; waiting for quiet and repeating`);
+      const t = Date.now();
+      await waitQuiet(60);
+      contention.waitedS += (Date.now() - t) / 1000;
+    }
+  }
+  contention.flagged.push(`${peer}/${mode}${params.workers ? `@${params.workers}` : ''}`);
+  return r;
+}
+
+async function runChildOnce(peer, mode, params, extraFlags) {
+  const before = machineTicks();
+  const own0 = process.cpuUsage();
+  const wall0 = Date.now();
+  const r = await spawnChild(peer, mode, params, extraFlags);
+  const after = machineTicks();
+  if (before && after && r.ok && typeof r.selfCpuS === 'number') {
+    const wallS = (Date.now() - wall0) / 1000;
+    const own = process.cpuUsage(own0);
+    const busyS = (after.busy - before.busy) / HZ;
+    const foreignS = Math.max(0, busyS - r.selfCpuS - (own.user + own.system) / 1e6);
+    r.foreignFrac = foreignS / (wallS * cores);
+    r.contended = foreignS > Math.max(0.05 * wallS * cores, 0.1);
+  }
+  return r;
+}
+
+function spawnChild(peer, mode, params, extraFlags = []) {
   const adapterFlags = (() => {
     try { return require(`./peers/${peer}.js`).nodeFlags || []; } catch { return []; }
   })();
@@ -131,10 +204,31 @@ function machineInfo() {
   };
 }
 
+function addonInfo() {
+  const f = path.join(ROOT, 'out', 'threader.node');
+  try {
+    const st = fs.statSync(f);
+    return { path: path.relative(ROOT, f), bytes: st.size, mtime: st.mtime.toISOString() };
+  } catch { return null; }
+}
+
 function repoInfo() {
   const commit = sh('git', ['-C', ROOT, 'rev-parse', '--short', 'HEAD']);
   const dirty = sh('git', ['-C', ROOT, 'status', '--porcelain', '--untracked-files=no']);
-  return { commit, dirty: dirty === null ? null : dirty.length > 0 };
+  return { commit, dirty: dirty === null ? null : dirty.length > 0, addon: addonInfo() };
+}
+
+function wakeFloor() {
+  const src = path.join(BENCH, 'floor', 'wake.c');
+  const exe = path.join(os.tmpdir(), `threader-bench-wake-${process.pid}`);
+  try {
+    execFileSync('cc', ['-O2', '-pthread', src, '-o', exe], { stdio: 'ignore' });
+    const out = execFileSync(exe, { encoding: 'utf8', timeout: 20000 });
+    const m1 = /sleeping threads: round trip p50 ([\d.]+) us, p99 ([\d.]+) us/.exec(out);
+    const m2 = /spinning threads: round trip p50 ([\d.]+) us, p99 ([\d.]+) us/.exec(out);
+    if (!m1 || !m2) return null;
+    return { sleepP50us: +m1[1], sleepP99us: +m1[2], spinP50us: +m2[1], spinP99us: +m2[2] };
+  } catch { return null; } finally { try { fs.unlinkSync(exe); } catch { /* none */ } }
 }
 
 // ---------------------------------------------------------------- formatting
@@ -165,6 +259,10 @@ async function main() {
   };
 
   log(`bench: ${machine.cpuModel}, ${cores} cores, Node ${machine.node}, load ${machine.loadBefore.join(' ')}${opts.quick ? ' (quick)' : ''}`);
+  if (!opts.quick && !(await waitQuiet(0))) {
+    log('bench: the machine is busy; waiting up to 60 s for quiet ...');
+    await waitQuiet(60);
+  }
 
   // 1. Which peers can run at all.
   for (const name of selected) {
@@ -183,6 +281,11 @@ async function main() {
   const perTaskS = ser.bestS / PLAN.cpuTasks;
   result.serial = { n: cal.n, perCallS: cal.perCallS, tasks: PLAN.cpuTasks, bestS: ser.bestS, times: ser.times, cpuTimes: ser.cpuTimes, perTaskS };
   log(`serial: cpu task n=${cal.n.toLocaleString('en-US')} ≈ ${perTaskS.toFixed(3)} s; ${PLAN.cpuTasks} tasks serially ${ser.bestS.toFixed(3)} s`);
+
+  // The machine's own floor for a sleep/wake round trip (bench/floor/wake.c),
+  // for reading the latency column. Skipped without a C compiler.
+  result.floor = wakeFloor();
+  if (result.floor) log(`floor: sleeping-thread round trip p50 ${result.floor.sleepP50us} µs, spinning ${result.floor.spinP50us} µs`);
 
   // 3. Each peer, one measurement at a time.
   for (const name of selected) {
@@ -244,13 +347,14 @@ async function main() {
   }
 
   machine.loadAfter = os.loadavg().map(x => +x.toFixed(2));
-  // Other processes competing for the cores make every number worse. Two
-  // signs: a high load average, and the serial loop getting less CPU time
-  // than wall time.
-  const serialStolen = 1 - Math.min(...ser.cpuTimes) / ser.bestS;
+  const addonAfter = addonInfo();
+  result.repo.addonChangedDuringRun = JSON.stringify(addonAfter) !== JSON.stringify(result.repo.addon);
+  // Other processes competing for the cores make every number worse.
   result.contention = {
+    retries: contention.retries,
+    waitedS: +contention.waitedS.toFixed(1),
+    contended: contention.flagged,
     serialWallOverCpu: +(ser.bestS / Math.min(...ser.cpuTimes)).toFixed(3),
-    busy: machine.loadBefore[0] > 0.5 || serialStolen > 0.05,
   };
   result.elapsedS = +((Date.now() - t0) / 1000).toFixed(1);
 
@@ -280,6 +384,15 @@ async function main() {
     if (p.ok) log(`bench: plots ${p.files.map(f => path.relative(process.cwd(), f)).join(', ')}`);
     else log(`bench: no plots (${p.reason})`);
   }
+
+  // Exit status for smoke tests: 1 when Threader loaded but one of its
+  // measurements failed (a crash, a hang, a wrong result). Missed targets,
+  // an unbuilt addon and unavailable peers do not fail the run.
+  const thErrors = th && th.available ? Object.keys(th.errors) : [];
+  if (thErrors.length) {
+    log(`bench: threader failed: ${thErrors.join(', ')}`);
+    process.exitCode = 1;
+  }
 }
 
 function render(res) {
@@ -289,8 +402,15 @@ function render(res) {
   L.push(`machine: ${m.cpuModel}, ${m.cores} cores, ${m.totalMemGB} GB, ${m.os}`);
   L.push(`node ${m.node} (V8 ${m.v8}); ${res.date}; load avg before ${m.loadBefore.join(' ')}, after ${m.loadAfter.join(' ')}; ${res.elapsedS} s`);
   L.push(`repo ${res.repo.commit || '?'}${res.repo.dirty ? ' (uncommitted changes)' : ''}; command: ${res.command}`);
-  if (res.contention && res.contention.busy) {
-    L.push(`WARNING: the machine was busy (load ${m.loadBefore[0]}; serial loop wall/CPU time ${res.contention.serialWallOverCpu}): numbers are pessimistic and noisy.`);
+  if (res.repo.addon) L.push(`threader addon: ${res.repo.addon.path}, ${res.repo.addon.bytes} bytes, built ${res.repo.addon.mtime}`);
+  if (res.repo.addonChangedDuringRun) L.push('WARNING: out/threader.node was rebuilt during the run; Threader\'s numbers may mix two builds.');
+  const c = res.contention;
+  if (c && c.contended.length) {
+    L.push(`WARNING: other processes used more than 5% of the cores during ${c.contended.length} measurement(s)` +
+      `${res.quick ? '' : ' even after retries'}: ${c.contended.slice(0, 6).join(', ')}${c.contended.length > 6 ? ', ...' : ''}` +
+      ' (all in the JSON). Those numbers are pessimistic.');
+  } else if (c) {
+    L.push(`contention: none detected in any measurement (${c.retries} measurement(s) repeated after waiting ${c.waitedS} s for other processes).`);
   }
   L.push('');
   const s = res.serial;
@@ -316,6 +436,10 @@ function render(res) {
   L.push('');
   L.push('cold ms: median of fresh processes, from loading the library to the first result (load ms: the require/import part).');
   L.push('MB/worker: (RSS with the pool warmed - RSS before loading it) / workers. serial: direct synchronous calls.');
+  if (res.floor) {
+    L.push(`latency floor of this machine (bench/floor/wake.c): two sleeping threads round trip p50 ${res.floor.sleepP50us} µs ` +
+      `(p99 ${res.floor.sleepP99us}), two spinning threads p50 ${res.floor.spinP50us} µs.`);
+  }
 
   // Scaling table.
   const scal = Object.entries(res.peers).filter(([, e]) => e.available && e.scaling && e.scaling.length);
