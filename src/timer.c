@@ -75,6 +75,7 @@ static uint64_t expire_due(thr__timer_t* timer, uint64_t now) {
 
 static void* timer_main(void* arg) {
   thr__timer_t* timer = arg;
+  pthread_setname_np(pthread_self(), "threader-timer");
   pthread_mutex_lock(&timer->lock);
   while (!timer->stopping) {
     uint64_t now = thr_now_ns();

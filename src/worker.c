@@ -2,6 +2,7 @@
 #include "worker.h"
 
 #include <sched.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "alloc.h"
@@ -210,6 +211,9 @@ static void hand_back(thr__worker_t* self) {
 static void* worker_main(void* arg) {
   thr__worker_t* self = arg;
   thr_pool_t* pool = self->pool;
+  char name[16];
+  snprintf(name, sizeof name, "threader-%u", self->index);
+  pthread_setname_np(pthread_self(), name); /* for top, perf and gdb */
 
   void* state = NULL;
   if (pool->executor.worker_init(pool->executor.ctx, self->index, &state) ==
