@@ -150,6 +150,25 @@ inline bool DetachArrayBuffer(v8::Local<v8::ArrayBuffer> buffer) {
 #endif
 }
 
+/* ---- object shapes -------------------------------------------------------- */
+
+/* The hidden class ("map") of `object`, read exactly as V8's own inline
+ * header code reads it (v8-object.h, GetInternalField's fast path).  It
+ * changes when a property is added, removed or reconfigured, or when the
+ * prototype or extensibility changes; a plain value write may keep it; the
+ * GC may move it (so a difference is a hint, never proof, of a change). */
+inline uintptr_t ShapeOf(v8::Local<v8::Object> object) {
+  using Internals = v8::internal::Internals;
+#if V8C_V8_AT_LEAST(11, 0)
+  v8::internal::Address address = v8::internal::ValueHelper::ValueAsAddress(*object);
+#else
+  v8::internal::Address address =
+      *reinterpret_cast<const v8::internal::Address*>(*object);
+#endif
+  return static_cast<uintptr_t>(
+      Internals::ReadTaggedPointerField(address, Internals::kHeapObjectMapOffset));
+}
+
 /* ---- isolates -------------------------------------------------------------- */
 
 /* CreateParams holding our shared array-buffer allocator. */

@@ -22,6 +22,9 @@
 #define V8C_INTERNAL_H_
 
 #include <memory>
+#include <string>
+#include <utility>
+#include <vector>
 
 #include "compat.h"
 #include "v8c.h"
@@ -69,7 +72,7 @@ bool PumpIsolate(v8c_platform_t* platform, IsolateHandle* handle, bool wait);
 
 /* Indices of the snapshot's context data (SnapshotCreator::AddData). */
 constexpr size_t kSnapshotRuntimeIndex = 0;   // worker_runtime.js's object
-constexpr size_t kSnapshotLockdownIndex = 1;  // lockdown.js's function
+constexpr size_t kSnapshotLockdownIndex = 1;  // lockdown.js's {lockdown, diff}
 
 /* The blob as V8 wants it in Isolate::CreateParams; NULL if it could not be
  * made.  Makes it on first use (see v8c_snapshot_get). */
@@ -79,6 +82,22 @@ const v8::StartupData* SnapshotBlob(v8c_platform_t* platform);
 
 /* For tests: how many task functions `worker` has compiled (cache misses). */
 uint64_t WorkerCompileCount(const v8c_worker_t* worker);
+
+/* For tests: how many times a worker replaced its isolate because a task
+ * left the intrinsics changed (see js/lockdown.js, verify). */
+uint64_t WorkerRebuildCount(const v8c_worker_t* worker);
+
+/* What lockdown.js's diff() found in the first worker context of this
+ * process: the properties V8 added to the planned intrinsics at context
+ * creation, as (plan index, key) with well-known symbols as "@@name".
+ * Not usable: workers walk every intrinsic. */
+struct LockdownPlan {
+  bool known = false;  // diff() has run
+  bool usable = false;
+  std::vector<std::pair<uint32_t, std::string>> additions;
+};
+/* A copy of the plan, for tests. */
+LockdownPlan CurrentLockdownPlan();
 
 /* Wakes a PumpIsolate(wait=true) on the owner thread.  Any thread, while
  * the isolate is alive. */

@@ -5,9 +5,9 @@
  *   v8::SnapshotCreator around an isolate that we Allocate() and register
  *   with the platform ourselves (as Node's SnapshotBuilder does), one
  *   context in which js/worker_runtime.js ran and js/lockdown.js was
- *   evaluated (to a function, not called: hardening runs after
- *   deserialization, see lockdown.js).  The runtime object and the lockdown
- *   function are kept with SnapshotCreator::AddData(context, ...), not in
+ *   planned the hardening without applying it (hardening runs after
+ *   deserialization, see lockdown.js).  The runtime object and lockdown's
+ *   {lockdown, diff} are kept with SnapshotCreator::AddData(context, ...), not in
  *   globals, so user code cannot see them; a worker reads them back with
  *   Context::GetDataFromSnapshotOnce at kSnapshotRuntimeIndex and
  *   kSnapshotLockdownIndex.  Compiled code is kept (kKeep): workers do not
@@ -103,13 +103,13 @@ void CreateSnapshot(v8c_platform_t* platform) {
         !runtime->IsObject()) {
       ReportFailure(isolate, &try_catch, "worker_runtime.js failed");
     } else if (!RunEmbedded(isolate, context, "lockdown.js").ToLocal(&lockdown) ||
-               !lockdown->IsFunction()) {
+               !lockdown->IsObject()) {
       ReportFailure(isolate, &try_catch, "lockdown.js failed");
     } else {
       creator->SetDefaultContext(context);
       size_t runtime_index = creator->AddData(context, runtime.As<v8::Object>());
       size_t lockdown_index =
-          creator->AddData(context, lockdown.As<v8::Function>());
+          creator->AddData(context, lockdown.As<v8::Object>());
       ok = runtime_index == kSnapshotRuntimeIndex &&
            lockdown_index == kSnapshotLockdownIndex;
       if (!ok) fprintf(stderr, "threader: snapshot: unexpected data indices\n");

@@ -71,6 +71,10 @@ struct WorkerJs {
   v8::Global<v8::Context> context;
   v8::Global<v8::Function> describe_error;
   v8::Global<v8::Function> make_error;
+  v8::Global<v8::Function> verify;  // lockdown's check of the intrinsics
+  v8::Global<v8::Function> regexp_intact;  // its full RegExp.prototype check
+  v8::Global<v8::Object> regexp_prototype;
+  uintptr_t regexp_shape = 0;
   v8::Global<v8::Object> ctx;
   v8::Global<v8::Object> transfer_token;
   v8::Global<v8::Value> transfer_value;
@@ -91,6 +95,7 @@ double MillisSince(std::chrono::steady_clock::time_point start) {
 
 struct v8c_worker_s {
   v8c_platform_t* platform = nullptr;
+  size_t max_heap_mb = 0;
   v8c::IsolateHandle handle;
   v8::Isolate* isolate = nullptr;
   std::unique_ptr<WorkerJs> js;
@@ -106,8 +111,10 @@ struct v8c_worker_s {
   std::atomic<bool> terminate_requested{false};  // written under run_mutex
 
   std::atomic<bool> heap_limit_hit{false};
+  std::atomic<bool> lost{false};  // a rebuild failed: no isolate
   std::atomic<size_t> heap_used{0};
   uint64_t compile_count = 0;  // owner thread; read by tests
+  uint64_t rebuild_count = 0;  // owner thread; read by tests
 };
 
 namespace v8c {
@@ -117,6 +124,14 @@ namespace v8c {
 uint64_t WorkerCompileCount(const v8c_worker_t* worker) {
   return worker->compile_count;
 }
+
+/* For tests: how many times `worker` replaced its isolate because a task
+ * changed the intrinsics. */
+uint64_t WorkerRebuildCount(const v8c_worker_t* worker) {
+  return worker->rebuild_count;
+}
+
+LockdownPlan CurrentLockdownPlan();
 
 namespace {
 
@@ -514,6 +529,65 @@ void UpdateHeapUsed(v8c_worker_t* worker) {
   worker->heap_used.store(stats.used_heap_size());
 }
 
+/* ---- the lockdown plan ------------------------------------------------------- */
+
+std::mutex g_plan_mutex;
+LockdownPlan g_plan;  // guarded by g_plan_mutex
+
+/* Runs lockdown.js's diff() in this fresh context and records its result
+ * for the process (first worker only; racing first workers agree). */
+void LearnPlan(v8::Local<v8::Context> context, v8::Local<v8::Object> module) {
+  v8::Isolate* isolate = context->GetIsolate();
+  v8::TryCatch try_catch(isolate);
+  LockdownPlan plan;
+  plan.known = true;
+  v8::Local<v8::Value> diff, result;
+  if (module->Get(context, Str(isolate, "diff")).ToLocal(&diff) && diff->IsFunction() &&
+      diff.As<v8::Function>()->Call(context, v8::Undefined(isolate), 0, nullptr)
+          .ToLocal(&result) &&
+      result->IsArray()) {
+    v8::Local<v8::Array> list = result.As<v8::Array>();
+    plan.usable = true;
+    for (uint32_t i = 0; plan.usable && i + 1 < list->Length(); i += 2) {
+      v8::Local<v8::Value> index, key;
+      plan.usable = list->Get(context, i).ToLocal(&index) && index->IsUint32() &&
+                    list->Get(context, i + 1).ToLocal(&key) && key->IsString();
+      if (plan.usable) {
+        plan.additions.emplace_back(index.As<v8::Uint32>()->Value(), ToUtf8(isolate, key));
+      }
+    }
+    if (!plan.usable) plan.additions.clear();
+  }
+  std::lock_guard<std::mutex> lock(g_plan_mutex);
+  if (!g_plan.known) g_plan = std::move(plan);
+}
+
+/* lockdown's second argument: the additions as a JS array, or empty (the
+ * plan is unusable: lockdown walks everything). */
+v8::MaybeLocal<v8::Value> PlanAdditions(v8::Local<v8::Context> context,
+                                        v8::Local<v8::Object> module) {
+  bool known;
+  {
+    std::lock_guard<std::mutex> lock(g_plan_mutex);
+    known = g_plan.known;
+  }
+  if (!known) LearnPlan(context, module);
+  std::lock_guard<std::mutex> lock(g_plan_mutex);
+  if (!g_plan.usable) return {};
+  v8::Isolate* isolate = context->GetIsolate();
+  v8::Local<v8::Array> list =
+      v8::Array::New(isolate, static_cast<int>(g_plan.additions.size() * 2));
+  uint32_t index = 0;
+  for (const auto& addition : g_plan.additions) {
+    if (list->Set(context, index++, v8::Integer::NewFromUnsigned(isolate, addition.first))
+            .IsNothing() ||
+        list->Set(context, index++, Str(isolate, addition.second.c_str())).IsNothing()) {
+      return {};
+    }
+  }
+  return list;
+}
+
 /* Creates the context and hardens it.  Returns false with a message on
  * stderr if anything fails (the worker is then unusable). */
 bool SetUpContext(v8c_worker_t* worker, v8c_startup_timing_t* timing) {
@@ -528,15 +602,21 @@ bool SetUpContext(v8c_worker_t* worker, v8c_startup_timing_t* timing) {
 
   v8::Context::Scope context_scope(context);
   v8::TryCatch try_catch(isolate);
-  v8::Local<v8::Object> runtime;
-  v8::Local<v8::Function> lockdown;
+  v8::Local<v8::Object> runtime, lockdown_module;
+  v8::Local<v8::Value> lockdown;
   if (!context->GetDataFromSnapshotOnce<v8::Object>(kSnapshotRuntimeIndex)
            .ToLocal(&runtime) ||
-      !context->GetDataFromSnapshotOnce<v8::Function>(kSnapshotLockdownIndex)
-           .ToLocal(&lockdown)) {
+      !context->GetDataFromSnapshotOnce<v8::Object>(kSnapshotLockdownIndex)
+           .ToLocal(&lockdown_module) ||
+      !lockdown_module->Get(context, Str(isolate, "lockdown")).ToLocal(&lockdown) ||
+      !lockdown->IsFunction()) {
     fprintf(stderr, "threader: worker: snapshot data missing\n");
     return false;
   }
+  // The additions V8 made to the planned intrinsics (see lockdown.js).
+  v8::Local<v8::Value> additions = v8::Undefined(isolate);
+  if (!PlanAdditions(context, lockdown_module).ToLocal(&additions))
+    additions = v8::Undefined(isolate);
 
   v8::Local<v8::ArrayBuffer> random_buffer = v8::ArrayBuffer::New(isolate, 16);
   worker->random_state = random_buffer->GetBackingStore();
@@ -551,14 +631,28 @@ bool SetUpContext(v8c_worker_t* worker, v8c_startup_timing_t* timing) {
     return true;
   };
 
-  v8::Local<v8::Value> lockdown_args[] = {random_buffer};
+  v8::Local<v8::Value> lockdown_args[] = {random_buffer, additions};
+  v8::Local<v8::Value> locked, verify, regexp_intact, regexp_prototype;
   v8::Local<v8::Function> describe_error, make_error, make_context;
   v8::Local<v8::Function> progress, cancelled, transfer;
   v8::Local<v8::Value> ctx;
   v8::Local<v8::Object> token = v8::Object::New(
       isolate, v8::Null(isolate), nullptr, nullptr, 0);
   bool ok =
-      !lockdown->Call(context, v8::Undefined(isolate), 1, lockdown_args).IsEmpty() &&
+      lockdown.As<v8::Function>()
+          ->Call(context, v8::Undefined(isolate), 2, lockdown_args)
+          .ToLocal(&locked) &&
+      locked->IsObject() &&
+      locked.As<v8::Object>()->Get(context, Str(isolate, "verify")).ToLocal(&verify) &&
+      verify->IsFunction() &&
+      locked.As<v8::Object>()
+          ->Get(context, Str(isolate, "regexpIntact"))
+          .ToLocal(&regexp_intact) &&
+      regexp_intact->IsFunction() &&
+      locked.As<v8::Object>()
+          ->Get(context, Str(isolate, "regexpPrototype"))
+          .ToLocal(&regexp_prototype) &&
+      regexp_prototype->IsObject() &&
       get_function("describeError", &describe_error) &&
       get_function("makeError", &make_error) &&
       get_function("makeContext", &make_context) &&
@@ -582,6 +676,10 @@ bool SetUpContext(v8c_worker_t* worker, v8c_startup_timing_t* timing) {
   js->context.Reset(isolate, context);
   js->describe_error.Reset(isolate, describe_error);
   js->make_error.Reset(isolate, make_error);
+  js->verify.Reset(isolate, verify.As<v8::Function>());
+  js->regexp_intact.Reset(isolate, regexp_intact.As<v8::Function>());
+  js->regexp_prototype.Reset(isolate, regexp_prototype.As<v8::Object>());
+  js->regexp_shape = compat::ShapeOf(regexp_prototype.As<v8::Object>());
   js->ctx.Reset(isolate, ctx.As<v8::Object>());
   js->transfer_token.Reset(isolate, token);
   worker->js = std::move(js);
@@ -589,16 +687,117 @@ bool SetUpContext(v8c_worker_t* worker, v8c_startup_timing_t* timing) {
   return true;
 }
 
-void DestroyWorker(v8c_worker_t* worker) {
-  if (worker->isolate != nullptr) {
-    worker->js.reset();  // Globals go before the isolate
-    DisposeIsolate(worker->platform, &worker->handle);
-    worker->isolate = nullptr;
+/* Makes the worker's isolate and hardened context from the snapshot. */
+bool BuildIsolate(v8c_worker_t* worker) {
+  const v8::StartupData* blob = SnapshotBlob(worker->platform);
+  if (blob == nullptr) return false;
+  v8c_startup_timing_t timing{};
+  auto start = std::chrono::steady_clock::now();
+  v8::Isolate::CreateParams params;
+  compat::SetSnapshotBlob(&params, blob);
+  compat::SetArrayBufferAllocator(&params, SharedAllocator());
+  if (worker->max_heap_mb > 0) {
+    params.constraints.ConfigureDefaultsFromHeapSize(
+        0, worker->max_heap_mb * static_cast<size_t>(1024 * 1024));
   }
+  worker->handle = NewIsolate(worker->platform, params);
+  worker->isolate = worker->handle.isolate;
+  worker->isolate->SetMicrotasksPolicy(v8::MicrotasksPolicy::kExplicit);
+  worker->isolate->AddNearHeapLimitCallback(NearHeapLimit, worker);
+  timing.isolate_ms = MillisSince(start);
+  if (!SetUpContext(worker, &timing)) return false;
+  UpdateHeapUsed(worker);
+  std::lock_guard<std::mutex> lock(g_timing_mutex);
+  g_timing = timing;
+  return true;
+}
+
+void ReleaseIsolate(v8c_worker_t* worker) {
+  if (worker->isolate == nullptr) return;
+  worker->js.reset();  // Globals go before the isolate
+  DisposeIsolate(worker->platform, &worker->handle);
+  worker->isolate = nullptr;
+}
+
+/* A task changed the intrinsics: start over from the snapshot.  Runs
+ * outside the run window, so v8c_worker_terminate never sees the isolate
+ * being swapped. */
+void RebuildIsolate(v8c_worker_t* worker) {
+  ReleaseIsolate(worker);
+  worker->rebuild_count++;
+  if (!BuildIsolate(worker)) {
+    ReleaseIsolate(worker);
+    worker->lost.store(true);
+  }
+}
+
+bool CallCheck(v8::Isolate* isolate, v8::Local<v8::Context> context,
+               const v8::Global<v8::Function>& check) {
+  v8::TryCatch try_catch(isolate);
+  v8::Local<v8::Value> intact;
+  return check.Get(isolate)
+             ->Call(context, v8::Undefined(isolate), 0, nullptr)
+             .ToLocal(&intact) &&
+         intact->IsTrue();
+}
+
+/* False if the task left any intrinsic changed (see js/lockdown.js).  The
+ * shape comparison goes first: only an unchanged RegExp.prototype is known
+ * to hold no accessor that verify()'s plain loads could call. */
+bool IntrinsicsIntact(v8c_worker_t* worker, v8::Local<v8::Context> context) {
+  v8::Isolate* isolate = worker->isolate;
+  WorkerJs* js = worker->js.get();
+  v8::Local<v8::Object> regexp_prototype = js->regexp_prototype.Get(isolate);
+  if (compat::ShapeOf(regexp_prototype) != js->regexp_shape) {
+    if (!CallCheck(isolate, context, js->regexp_intact)) return false;
+    js->regexp_shape = compat::ShapeOf(regexp_prototype);  // moved by the GC
+  }
+  return CallCheck(isolate, context, js->verify);
+}
+
+v8c_outcome_t RunInIsolate(v8c_worker_t* worker, const v8c_call_t* call,
+                           thr_blob_t* result, bool* intact) {
+  v8::Isolate* isolate = worker->isolate;
+  v8::Isolate::Scope isolate_scope(isolate);
+  v8::HandleScope handle_scope(isolate);
+  v8::Local<v8::Context> context = worker->js->context.Get(isolate);
+  v8::Context::Scope context_scope(context);
+
+  Reseed(worker, call->seed);
+  worker->call = call;
+  worker->transfer_pending = false;
+
+  OpenRunWindow(worker);
+  v8c_outcome_t outcome = RunTask(worker, context, call, result);
+  CloseRunWindow(worker);
+
+  worker->call = nullptr;
+  worker->transfer_pending = false;
+  worker->js->transfer_value.Reset();
+  worker->js->transfer_list.Reset();
+
+  if (worker->heap_limit_hit.load()) {
+    SetText(result, "the task exceeded the worker's heap limit");
+    return V8C_HEAP_LIMIT;
+  }
+  if (outcome == V8C_TERMINATED) SetText(result, "");
+  *intact = IntrinsicsIntact(worker, context);
+  UpdateHeapUsed(worker);
+  return outcome;
+}
+
+void DestroyWorker(v8c_worker_t* worker) {
+  ReleaseIsolate(worker);
   delete worker;
 }
 
 }  // namespace
+
+LockdownPlan CurrentLockdownPlan() {
+  std::lock_guard<std::mutex> lock(g_plan_mutex);
+  return g_plan;
+}
+
 }  // namespace v8c
 
 extern "C" {
@@ -608,36 +807,15 @@ int v8c_worker_new(v8c_platform_t* platform,
   if (out == nullptr) return THR_EINVAL;
   *out = nullptr;
   if (platform == nullptr) return THR_EINVAL;
-  const v8::StartupData* blob = v8c::SnapshotBlob(platform);
-  if (blob == nullptr) return THR_EV8;
+  if (v8c::SnapshotBlob(platform) == nullptr) return THR_EV8;
 
   auto* worker = new (std::nothrow) v8c_worker_s;
   if (worker == nullptr) return THR_ENOMEM;
   worker->platform = platform;
-  v8c_startup_timing_t timing{};
-
-  auto start = std::chrono::steady_clock::now();
-  v8::Isolate::CreateParams params;
-  v8c::compat::SetSnapshotBlob(&params, blob);
-  v8c::compat::SetArrayBufferAllocator(&params, v8c::SharedAllocator());
-  if (options != nullptr && options->max_heap_mb > 0) {
-    params.constraints.ConfigureDefaultsFromHeapSize(
-        0, options->max_heap_mb * static_cast<size_t>(1024 * 1024));
-  }
-  worker->handle = v8c::NewIsolate(platform, params);
-  worker->isolate = worker->handle.isolate;
-  worker->isolate->SetMicrotasksPolicy(v8::MicrotasksPolicy::kExplicit);
-  worker->isolate->AddNearHeapLimitCallback(v8c::NearHeapLimit, worker);
-  timing.isolate_ms = MillisSince(start);
-
-  if (!v8c::SetUpContext(worker, &timing)) {
+  worker->max_heap_mb = options != nullptr ? options->max_heap_mb : 0;
+  if (!v8c::BuildIsolate(worker)) {
     v8c::DestroyWorker(worker);
     return THR_EV8;
-  }
-  v8c::UpdateHeapUsed(worker);
-  {
-    std::lock_guard<std::mutex> lock(g_timing_mutex);
-    g_timing = timing;
   }
   *out = worker;
   return 0;
@@ -654,36 +832,15 @@ v8c_outcome_t v8c_worker_run(v8c_worker_t* worker, const v8c_call_t* call,
     v8c::SetText(result, "invalid call");
     return V8C_CLONE;
   }
-  if (worker->heap_limit_hit.load()) {
-    v8c::SetText(result, "the worker's isolate reached its heap limit");
+  if (worker->heap_limit_hit.load() || worker->lost.load()) {
+    v8c::SetText(result, worker->lost.load()
+                             ? "the worker's isolate was lost and could not be rebuilt"
+                             : "the worker's isolate reached its heap limit");
     return V8C_HEAP_LIMIT;
   }
-  v8::Isolate* isolate = worker->isolate;
-  v8::Isolate::Scope isolate_scope(isolate);
-  v8::HandleScope handle_scope(isolate);
-  v8::Local<v8::Context> context = worker->js->context.Get(isolate);
-  v8::Context::Scope context_scope(context);
-
-  v8c::Reseed(worker, call->seed);
-  worker->call = call;
-  worker->transfer_pending = false;
-
-  v8c::OpenRunWindow(worker);
-  v8c_outcome_t outcome = v8c::RunTask(worker, context, call, result);
-  v8c::CloseRunWindow(worker);
-
-  worker->call = nullptr;
-  worker->transfer_pending = false;
-  worker->js->transfer_value.Reset();
-  worker->js->transfer_list.Reset();
-
-  if (worker->heap_limit_hit.load()) {
-    v8c::SetText(result, "the task exceeded the worker's heap limit");
-    outcome = V8C_HEAP_LIMIT;
-  } else if (outcome == V8C_TERMINATED) {
-    v8c::SetText(result, "");
-  }
-  v8c::UpdateHeapUsed(worker);
+  bool intact = true;
+  v8c_outcome_t outcome = v8c::RunInIsolate(worker, call, result, &intact);
+  if (!intact) v8c::RebuildIsolate(worker);
   return outcome;
 }
 
@@ -704,7 +861,9 @@ void v8c_worker_pump(v8c_worker_t* worker) {
 }
 
 int v8c_worker_needs_replacement(const v8c_worker_t* worker) {
-  return worker != nullptr && worker->heap_limit_hit.load() ? 1 : 0;
+  return worker != nullptr && (worker->heap_limit_hit.load() || worker->lost.load())
+             ? 1
+             : 0;
 }
 
 size_t v8c_worker_heap_used(const v8c_worker_t* worker) {
