@@ -5,8 +5,10 @@
  * DESIGN
  *   v8c_worker_new: isolate from the snapshot blob (optional heap limit,
  *   near-heap-limit callback, explicit microtasks), the default context
- *   from the snapshot, then hardening: lockdown(randomState) from the
- *   snapshot's data, and one frozen ctx object for fn(data, ctx).
+ *   from the snapshot, then hardening: lockdown(randomState, additions)
+ *   from the snapshot's data (js/lockdown.js; `additions` is what the first
+ *   worker of the process learned with diff()), and one frozen ctx object
+ *   for fn(data, ctx).
  *
  *   v8c_worker_run, for one task:
  *     1. reseed Math.random from call->seed (C++ writes the sfc32 state);
@@ -22,7 +24,13 @@
  *        running microtasks and, while V8 has background work that will post
  *        foreground tasks (async WebAssembly compilation), platform tasks;
  *     5. serialize the value (ctx.transfer's buffers are moved) or the
- *        thrown value (as worker_runtime.js's describeError object).
+ *        thrown value (as worker_runtime.js's describeError object);
+ *     6. after the run window closed, whatever the outcome: check that the
+ *        intrinsics are as lockdown left them (RegExp.prototype's hidden
+ *        class, then lockdown's verify()).  If the task changed any, the
+ *        isolate is rebuilt from the snapshot before v8c_worker_run
+ *        returns, so the next task never sees the change.  If that rebuild
+ *        fails the worker reports itself lost (needs_replacement).
  *
  *   Termination: v8c_worker_terminate may come from any thread at any time.
  *   Under `run_mutex` it only acts while `running` is set (the window in
