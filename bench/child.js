@@ -34,6 +34,15 @@ function quantile(sorted, q) {
 // workers) would get a `gc` global too. The flag is switched on just long
 // enough to take gc from a throwaway context.
 let gcFn = null;
+// RssAnon / RssFile / RssShmem from /proc/self/status, in MB (Linux only).
+function rssParts() {
+  try {
+    const st = require('node:fs').readFileSync('/proc/self/status', 'utf8');
+    const get = k => { const m = new RegExp(`^${k}:\\s+(\\d+) kB`, 'm').exec(st); return m ? +m[1] / 1024 : null; };
+    return { anon: get('RssAnon'), file: get('RssFile'), shmem: get('RssShmem') };
+  } catch { return null; }
+}
+
 function gc() {
   if (gcFn === null) {
     const v8 = require('node:v8');
@@ -200,6 +209,7 @@ const modes = {
     workloads.cpu(warmN);
     gc(); await sleep(100); gc();
     const rss0 = process.memoryUsage.rss();
+    const parts0 = rssParts();
     const pool = await peer.create({ workers }, await peer.load());
     try {
       await warmAll(pool, workers, warmN);
@@ -210,8 +220,15 @@ const modes = {
       const started = typeof pool.startedWorkers === 'function' ? pool.startedWorkers() : null;
       gc(); await sleep(300); gc();
       const rss1 = process.memoryUsage.rss();
+      const parts1 = rssParts();
+      // How the growth splits: anonymous memory (heaps, stacks, malloc) vs
+      // file-backed pages (code of node / the addon touched by the workers).
+      const split = parts0 && parts1 && parts0.anon != null ? {
+        anonMBPerWorker: (parts1.anon - parts0.anon) / workers,
+        fileMBPerWorker: (parts1.file - parts0.file) / workers,
+      } : {};
       return {
-        workers, startedWorkers: started,
+        workers, startedWorkers: started, ...split,
         rssBeforeMB: rss0 / 2 ** 20, rssAfterMB: rss1 / 2 ** 20,
         mbPerWorker: (rss1 - rss0) / 2 ** 20 / workers,
       };

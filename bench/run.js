@@ -116,11 +116,13 @@ async function waitQuiet(maxS) {
 }
 
 const contention = { retries: 0, flagged: [], waitedS: 0 };
+// Total time a full run may spend waiting for other processes (seconds).
+const MAX_WAIT_S = Number(process.env.THREADER_BENCH_MAX_WAIT_S || 900);
 
 // Runs one child; in full mode a measurement that other processes competed
 // with is thrown away and repeated (up to twice) after waiting for quiet.
 async function runChild(peer, mode, params, extraFlags = []) {
-  const attempts = opts.quick || mode === 'probe' ? 1 : 3;
+  const attempts = opts.quick || mode === 'probe' || contention.waitedS >= MAX_WAIT_S ? 1 : 3;
   let r;
   for (let attempt = 1; attempt <= attempts; attempt++) {
     r = await runChildOnce(peer, mode, params, extraFlags);
@@ -129,7 +131,7 @@ async function runChild(peer, mode, params, extraFlags = []) {
       contention.retries++;
       log(`${peer}: ${mode}: other processes used ${(r.foreignFrac * 100).toFixed(0)}% of the cores meanwhile; waiting for quiet and repeating`);
       const t = Date.now();
-      await waitQuiet(60);
+      await waitQuiet(Math.min(60, Math.max(1, MAX_WAIT_S - contention.waitedS)));
       contention.waitedS += (Date.now() - t) / 1000;
     }
   }
@@ -314,7 +316,8 @@ async function main() {
 
       r = await runChild(name, 'memory', { workers, warmN: Math.max(1, Math.round(cal.n / 6)) });
       if (note('memory', r)) {
-        e.memory = { workers: r.workers, startedWorkers: r.startedWorkers, rssBeforeMB: r.rssBeforeMB, rssAfterMB: r.rssAfterMB, mbPerWorker: r.mbPerWorker };
+        e.memory = { workers: r.workers, startedWorkers: r.startedWorkers, rssBeforeMB: r.rssBeforeMB, rssAfterMB: r.rssAfterMB, mbPerWorker: r.mbPerWorker,
+          anonMBPerWorker: r.anonMBPerWorker, fileMBPerWorker: r.fileMBPerWorker };
         log(`${name}: ${fmt(r.mbPerWorker, 1)} MB RSS per worker (${fmt(r.rssBeforeMB, 1)} -> ${fmt(r.rssAfterMB, 1)} MB, ${r.startedWorkers ?? '?'} of ${r.workers} workers seen busy)`);
       }
 
