@@ -708,6 +708,17 @@ TEST_F(V8cTest, HeapLimitNeedsReplacement) {
   // Refuses further work rather than running on a broken isolate.
   EXPECT_EQ(V8C_HEAP_LIMIT,
             Run(worker.get(), "() => 1", v8::Undefined(isolate()), nullptr, &text));
+  // The limit also bounds ArrayBuffer memory: a RangeError the task sees,
+  // not the loss of the isolate, and the memory comes back when freed.
+  Worker buffers(16);
+  ASSERT_EQ(0, buffers.status());
+  v8::Local<v8::Object> error = Throws(
+      buffers.get(), "() => { const keep = []; for (let i = 0; i < 16; i++) keep.push(new ArrayBuffer(8 << 20)); }",
+      v8::Undefined(isolate()));
+  EXPECT_EQ("RangeError", Prop(error, "name"));
+  EXPECT_EQ(0, v8c_worker_needs_replacement(buffers.get()));
+  EXPECT_EQ(12 << 20, Call(buffers.get(), "() => new ArrayBuffer(12 << 20).byteLength",
+                           v8::Undefined(isolate()))->Int32Value(context()).FromJust());
   // A replacement works.
   Worker fresh(16);
   ASSERT_EQ(0, fresh.status());
@@ -1081,6 +1092,18 @@ TEST_F(V8cTest, CloneErrorsNameThePath) {
     EXPECT_FALSE(v8c::SerializeValue(isolate(), context(), Eval(c.value), {}, &blob, &error, "data"));
     EXPECT_EQ(c.message, error) << c.value;
     EXPECT_EQ(nullptr, blob.bytes);
+  }
+  // Kinds the finder does not list are still named, by constructor; an
+  // Error's cause is looked into.
+  struct Case more[] = {
+      {"({w: new WeakRef({})})", "data.w: a WeakRef could not be cloned"},
+      {"({e: new Error('x', {cause: () => 1})})", "data.e.cause: a function could not be cloned"},
+  };
+  for (const Case& c : more) {
+    thr_blob_t blob{};
+    std::string error;
+    EXPECT_FALSE(v8c::SerializeValue(isolate(), context(), Eval(c.value), {}, &blob, &error, "data"));
+    EXPECT_EQ(c.message, error) << c.value;
   }
   // A getter that throws while serializing.
   thr_blob_t blob{};

@@ -32,9 +32,9 @@
 #if defined(__GXX_RTTI)
 #include <cxxabi.h>
 /* V8 and Node are built with -fno-rtti, so neither libnode nor the node
- * binary has typeinfo for V8's classes, while our delegates below (derived
- * from classes whose key functions live in V8) need it when this file is
- * compiled with RTTI.  Node's own addon builds use -fno-rtti (common.gypi);
+ * binary has typeinfo for V8's classes, while our subclasses of classes
+ * whose key functions live in V8 (the delegates below, worker.cc's
+ * BudgetAllocator) need it when compiled with RTTI.  Node's own addon builds use -fno-rtti (common.gypi);
  * until BUILD.gn does the same for v8c, define the two typeinfo objects
  * here, weak and hidden.  Compiled out under -fno-rtti. */
 #define V8C_TYPEINFO(symbol, name)                                         \
@@ -43,6 +43,7 @@
   const abi::__class_type_info v8c_typeinfo_##symbol(name)
 V8C_TYPEINFO(serializer_delegate, "N2v815ValueSerializer8DelegateE");
 V8C_TYPEINFO(deserializer_delegate, "N2v817ValueDeserializer8DelegateE");
+V8C_TYPEINFO(array_buffer_allocator, "N2v811ArrayBuffer9AllocatorE");  // worker.cc
 #undef V8C_TYPEINFO
 #endif
 
@@ -212,6 +213,11 @@ class UncloneableFinder {
   UncloneableFinder(v8::Isolate* isolate, v8::Local<v8::Context> context)
       : isolate_(isolate), context_(context) {}
 
+  /* Second pass: when V8 said "#<Name> could not be cloned." about a kind
+   * this finder does not know (WeakRef, FinalizationRegistry, ...), report
+   * the first object of that constructor that is not a known kind. */
+  void set_wanted_constructor(std::string name) { wanted_constructor_ = std::move(name); }
+
   bool Find(v8::Local<v8::Value> value, const std::string& path, int depth,
             std::string* found_path, std::string* what) {
     if (--budget_ < 0 || depth > 200) return false;
@@ -220,11 +226,28 @@ class UncloneableFinder {
       *what = kind;
       return true;
     }
-    if (!value->IsObject() || IsLeafObject(value)) return false;
+    if (!value->IsObject()) return false;
     v8::Local<v8::Object> object = value.As<v8::Object>();
+    if (!wanted_constructor_.empty() && !IsKnownKind(value) &&
+        ToUtf8(isolate_, object->GetConstructorName()) == wanted_constructor_) {
+      *found_path = path;
+      *what = "a " + wanted_constructor_;
+      return true;
+    }
+    if (IsLeafObject(value) && !value->IsNativeError()) return false;
     if (!seen_.insert(object->GetIdentityHash()).second) {
       // Hash collisions only make the walk skip an object: harmless.
       return false;
+    }
+    if (value->IsNativeError()) {
+      // V8 writes an error's name, message, stack and cause; only the cause
+      // can hold something uncloneable.
+      v8::Local<v8::String> cause_key =
+          v8::String::NewFromUtf8Literal(isolate_, "cause");
+      v8::Local<v8::Value> cause;
+      return object->HasOwnProperty(context_, cause_key).FromMaybe(false) &&
+             object->Get(context_, cause_key).ToLocal(&cause) &&
+             Find(cause, path + ".cause", depth + 1, found_path, what);
     }
     if (value->IsMap() || value->IsSet()) {
       bool is_map = value->IsMap();
@@ -290,6 +313,11 @@ class UncloneableFinder {
     return nullptr;
   }
 
+  static bool IsKnownKind(v8::Local<v8::Value> value) {
+    return IsLeafObject(value) || value->IsArray() || value->IsMap() || value->IsSet() ||
+           value->IsFunction() || value->IsPromise() || value->IsProxy();
+  }
+
   static bool IsLeafObject(v8::Local<v8::Value> value) {
     return value->IsDate() || value->IsRegExp() || value->IsBooleanObject() ||
            value->IsNumberObject() || value->IsStringObject() ||
@@ -317,7 +345,18 @@ class UncloneableFinder {
   v8::Local<v8::Context> context_;
   std::unordered_set<int> seen_;
   long budget_ = 100000;
+  std::string wanted_constructor_;
 };
+
+/* "#<WeakRef> could not be cloned." -> "WeakRef"; "" if not that shape. */
+std::string ConstructorInCloneMessage(const std::string& message) {
+  static const char kTail[] = "> could not be cloned.";
+  if (message.compare(0, 2, "#<") != 0) return "";
+  size_t end = message.find(kTail);
+  if (end == std::string::npos || end <= 2) return "";
+  std::string name = message.substr(2, end - 2);
+  return name == "Object" ? "" : name;
+}
 
 bool TransferListError(std::string* error_message, const std::string& text) {
   if (error_message != nullptr) *error_message = text;
@@ -387,7 +426,15 @@ bool SerializeValue(v8::Isolate* isolate, v8::Local<v8::Context> context,
       {
         v8::TryCatch walk_catch(isolate);
         UncloneableFinder finder(isolate, context);
-        if (!finder.Find(value, root, 0, &path, &what)) path.clear();
+        if (!finder.Find(value, root, 0, &path, &what)) {
+          path.clear();
+          std::string wanted = ConstructorInCloneMessage(delegate.clone_message());
+          if (!wanted.empty()) {
+            UncloneableFinder by_name(isolate, context);
+            by_name.set_wanted_constructor(wanted);
+            if (!by_name.Find(value, root, 0, &path, &what)) path.clear();
+          }
+        }
       }
       if (!path.empty()) {
         text = path + ": " + what + " could not be cloned";

@@ -41,6 +41,9 @@
  *   Heap limit: the near-heap-limit callback marks the worker, terminates
  *   execution and grants V8 extra room so that termination can unwind.  The
  *   task ends with V8C_HEAP_LIMIT and the worker refuses further tasks.
+ *   The same number of MiB also bounds the worker's live ArrayBuffer memory
+ *   (BudgetAllocator): past it, `new ArrayBuffer` throws a RangeError in the
+ *   task, which may catch it; the isolate stays usable.
  *
  * Threads
  *   Owner thread (the one that called v8c_worker_new): new, run, pump, free.
@@ -92,6 +95,47 @@ struct WorkerJs {
 
 std::mutex g_timing_mutex;
 v8c_startup_timing_t g_timing;  // guarded by g_timing_mutex
+
+/* The array-buffer allocator of a worker with max_heap_mb: the shared
+ * allocator, refusing allocations once the worker's live backing stores
+ * would exceed the budget (V8 then throws a RangeError in the task).  Each
+ * BackingStore holds this allocator, so memory freed later, on any thread,
+ * even after a transfer to the host, is returned to the right budget. */
+class BudgetAllocator final : public v8::ArrayBuffer::Allocator {
+ public:
+  BudgetAllocator(std::shared_ptr<v8::ArrayBuffer::Allocator> base, size_t budget)
+      : base_(std::move(base)), budget_(budget) {}
+
+  void* Allocate(size_t length) override {
+    if (!Reserve(length)) return nullptr;
+    void* data = base_->Allocate(length);
+    if (data == nullptr) used_.fetch_sub(length);
+    return data;
+  }
+  void* AllocateUninitialized(size_t length) override {
+    if (!Reserve(length)) return nullptr;
+    void* data = base_->AllocateUninitialized(length);
+    if (data == nullptr) used_.fetch_sub(length);
+    return data;
+  }
+  void Free(void* data, size_t length) override {
+    base_->Free(data, length);
+    used_.fetch_sub(length);
+  }
+
+ private:
+  bool Reserve(size_t length) {
+    size_t used = used_.load();
+    do {
+      if (length > budget_ || used > budget_ - length) return false;
+    } while (!used_.compare_exchange_weak(used, used + length));
+    return true;
+  }
+
+  std::shared_ptr<v8::ArrayBuffer::Allocator> base_;
+  const size_t budget_;
+  std::atomic<size_t> used_{0};
+};
 
 double MillisSince(std::chrono::steady_clock::time_point start) {
   return std::chrono::duration<double, std::milli>(
@@ -705,8 +749,11 @@ bool BuildIsolate(v8c_worker_t* worker) {
   compat::SetSnapshotBlob(&params, blob);
   compat::SetArrayBufferAllocator(&params, SharedAllocator());
   if (worker->max_heap_mb > 0) {
-    params.constraints.ConfigureDefaultsFromHeapSize(
-        0, worker->max_heap_mb * static_cast<size_t>(1024 * 1024));
+    // The limit bounds the JS heap and, separately, ArrayBuffer memory.
+    size_t bytes = worker->max_heap_mb * static_cast<size_t>(1024 * 1024);
+    params.constraints.ConfigureDefaultsFromHeapSize(0, bytes);
+    compat::SetArrayBufferAllocator(
+        &params, std::make_shared<BudgetAllocator>(SharedAllocator(), bytes));
   }
   worker->handle = NewIsolate(worker->platform, params);
   worker->isolate = worker->handle.isolate;
