@@ -19,7 +19,15 @@ const { loadAddon } = require('./js/load_addon.js');
 const defaultMaxWorkers = typeof os.availableParallelism === 'function' ?
   os.availableParallelism() : os.cpus().length;
 
-const { threader, thread } = createThreader(loadAddon(__dirname), { defaultMaxWorkers });
+const binding = loadAddon(__dirname);
+const { threader, thread } = createThreader(binding, { defaultMaxWorkers });
+
+// process.exit() and fatal exceptions skip Node's environment cleanup hooks
+// and go straight to tearing down V8's platform, while our worker threads
+// may still be running V8.  Stop and join them first: 'exit' listeners run
+// synchronously before that teardown.  binding.shutdown() terminates
+// running tasks, so this is quick.
+process.on('exit', () => binding.shutdown());
 
 module.exports = {
   threader,
