@@ -106,6 +106,7 @@ int HostBinding::Init(void* platform) {
         v8::Function::New(context, method.callback, self).ToLocalChecked();
     object->Set(context, Str(isolate_, method.name), fn).Check();
   }
+  if (!InstallShare(context, object)) return THR_EV8;
   object_.Reset(isolate_, object);
   return 0;
 }

@@ -79,6 +79,9 @@ class HostBinding {
   static void DrainCallback(void* arg, thr_task_t* task, thr_event_t event);
 
   void NotifyPending();
+  // v8c/host_share.cc: installs share()/release() for threader.share()
+  // on the binding object (issue 5).  Returns false if it threw.
+  bool InstallShare(v8::Local<v8::Context> context, v8::Local<v8::Object> object);
   // Chrome trace-event output (threader.config({ trace: 'file.json' })).
   bool StartTrace(const std::string& path);
   void FlushTrace();
