@@ -823,7 +823,14 @@ v8c_outcome_t RunInIsolate(v8c_worker_t* worker, const v8c_call_t* call,
   worker->transfer_pending = false;
 
   OpenRunWindow(worker);
-  v8c_outcome_t outcome = RunTask(worker, context, call, result);
+  // A stop requested before the window opened found nothing to terminate
+  // (v8c_worker_terminate is a no-op outside it); the caller sets the stop
+  // flag before it calls terminate, so checking it here closes that gap.
+  v8c_outcome_t outcome =
+      call->hooks.is_cancelled != nullptr &&
+              call->hooks.is_cancelled(call->hooks.arg) != 0
+          ? V8C_TERMINATED
+          : RunTask(worker, context, call, result);
   CloseRunWindow(worker);
 
   worker->call = nullptr;
