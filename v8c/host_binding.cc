@@ -1,6 +1,7 @@
 // host_binding.cc — see host_binding.h and js/BINDING.md.
 #include "host_binding.h"
 
+#include <algorithm>
 #include <cstring>
 #include <string>
 
@@ -175,24 +176,38 @@ void HostBinding::Submit(const v8::FunctionCallbackInfo<v8::Value>& info) {
   if (length % kBatchStride != 0) {
     return ThrowTypeError(isolate, "submit: malformed batch");
   }
+  if (self->submitting_ != nullptr) {
+    // Re-entered from user code (a getter) during another Submit.
+    return ThrowTypeError(isolate, "submit: re-entered during serialization");
+  }
   v8::Local<v8::Array> failures;
   uint32_t failure_count = 0;
-  self->batch_.clear();
+  std::vector<thr_task_t*> made;
+  made.reserve(length / kBatchStride);
+  self->submitting_ = &made;
+  // Drops what this call made; nothing of it was queued.
+  auto abandon = [self, &made]() {
+    for (thr_task_t* task : made) {
+      self->tasks_.erase(thr_task_user_id(task));
+      thr_task_free(task);
+    }
+    made.clear();
+    self->deferred_cancels_.clear();
+    self->submitting_ = nullptr;
+  };
 
   for (uint32_t base = 0; base < length; base += kBatchStride) {
     v8::Local<v8::Value> slot[kBatchStride];
     for (int k = 0; k < kBatchStride; k++) {
-      if (!batch->Get(context, base + k).ToLocal(&slot[k])) return;
+      if (!batch->Get(context, base + k).ToLocal(&slot[k])) {
+        abandon();
+        return;
+      }
     }
     double task_id = slot[0]->NumberValue(context).FromMaybe(0);
     double fn_id = slot[1]->NumberValue(context).FromMaybe(0);
     if (task_id <= 0 || fn_id < 1 || fn_id > self->functions_.size()) {
-      // Drop what this call made so far; nothing was queued yet.
-      for (thr_task_t* task : self->batch_) {
-        self->tasks_.erase(thr_task_user_id(task));
-        thr_task_free(task);
-      }
-      self->batch_.clear();
+      abandon();
       return ThrowTypeError(isolate, "submit: bad task or function id");
     }
     thr_task_desc_t desc;
@@ -215,6 +230,12 @@ void HostBinding::Submit(const v8::FunctionCallbackInfo<v8::Value>& info) {
     bool ok = SerializeValue(isolate, context, slot[2], slot[6], &desc.data,
                              &error, "data");
     if (try_catch.HasCaught()) {
+      if (try_catch.HasTerminated()) {
+        thr_blob_free(&desc.data);
+        abandon();
+        try_catch.ReThrow();
+        return;
+      }
       if (error.empty()) {
         v8::String::Utf8Value text(isolate, try_catch.Exception());
         error.assign(*text ? *text : "could not be cloned");
@@ -238,22 +259,22 @@ void HostBinding::Submit(const v8::FunctionCallbackInfo<v8::Value>& info) {
       continue;
     }
     self->tasks_[desc.user_id] = task;
-    self->batch_.push_back(task);
+    made.push_back(task);
   }
 
-  if (!self->batch_.empty()) {
-    int rc = thr_submit(self->pool_, self->batch_.data(), self->batch_.size());
+  self->submitting_ = nullptr;
+  if (!made.empty()) {
+    int rc = thr_submit(self->pool_, made.data(), made.size());
     if (rc != 0) {
-      for (thr_task_t* task : self->batch_) {
-        self->tasks_.erase(thr_task_user_id(task));
-        thr_task_free(task);
-      }
-      self->batch_.clear();
+      abandon();
       return ThrowRangeError(isolate, thr_strerror(rc));
     }
-    self->batch_.clear();
     self->NotifyPending();
   }
+  // Cancels that user code asked for while the batch was being made.
+  std::vector<thr_task_t*> deferred;
+  deferred.swap(self->deferred_cancels_);
+  for (thr_task_t* task : deferred) thr_task_cancel(task);
   if (!failures.IsEmpty()) info.GetReturnValue().Set(failures);
 }
 
@@ -265,8 +286,21 @@ void HostBinding::Cancel(const v8::FunctionCallbackInfo<v8::Value>& info) {
                   ? info[0]->NumberValue(context).FromMaybe(0)
                   : 0;
   auto it = self->tasks_.find(static_cast<uint64_t>(id));
-  bool found = it != self->tasks_.end() && thr_task_cancel(it->second) == 0;
-  info.GetReturnValue().Set(found);
+  if (it == self->tasks_.end()) {
+    info.GetReturnValue().Set(false);
+    return;
+  }
+  thr_task_t* task = it->second;
+  if (self->submitting_ != nullptr &&
+      std::find(self->submitting_->begin(), self->submitting_->end(), task) !=
+          self->submitting_->end()) {
+    // Made by the Submit in progress but not queued yet: cancel it once it
+    // is, so that it settles through the queue like every other task.
+    self->deferred_cancels_.push_back(task);
+    info.GetReturnValue().Set(true);
+    return;
+  }
+  info.GetReturnValue().Set(thr_task_cancel(task) == 0);
 }
 
 void HostBinding::SetHandler(const v8::FunctionCallbackInfo<v8::Value>& info) {

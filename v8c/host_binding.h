@@ -94,7 +94,11 @@ class HostBinding {
   thr_pool_t* pool_ = nullptr;
   std::vector<thr_fn_t*> functions_;                 // index = fnId - 1
   std::unordered_map<uint64_t, thr_task_t*> tasks_;  // by JS task id
-  std::vector<thr_task_t*> batch_;                   // reused by Submit
+  // Tasks of the Submit in progress, made but not yet queued.  Serializing
+  // data runs user code (getters), which may cancel one of them: such
+  // cancels are deferred until the batch is queued (see Cancel).
+  std::vector<thr_task_t*>* submitting_ = nullptr;
+  std::vector<thr_task_t*> deferred_cancels_;
   // Events of the drain in progress, as (id, kind, task-or-null, progress).
   struct PendingEvent {
     uint64_t id;
