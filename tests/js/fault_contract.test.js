@@ -249,6 +249,53 @@ test('seed: helpers injected with opts.with draw from the same seeded sequence',
 
 // -- no state left behind --------------------------------------------------------
 
+// DESIGN.md says "intrinsics are frozen".  js/lockdown.js (3fcfac6) freezes
+// functions and plain intrinsic objects, but only seals prototypes (freezing
+// them sends V8 down slow paths) and checks after every task that their
+// methods are intact, replacing the isolate if not.  These tests check that
+// guarantee: what is frozen, what is sealed, and that nothing leaks.
+test('intrinsics: functions and namespaces frozen, prototypes sealed', real, async () => {
+  const [report] = await thread.all(threader(() => {
+    const notFrozen = [];
+    const extensible = [];
+    for (const [name, o] of [['Object', Object], ['Array', Array], ['Function', Function], ['Math', Math],
+      ['JSON', JSON], ['Reflect', Reflect], ['Promise', Promise], ['Map', Map], ['globalThis', globalThis],
+      ['Array.prototype.push', Array.prototype.push], ['Object.prototype.toString', Object.prototype.toString]]) {
+      if (!Object.isFrozen(o)) notFrozen.push(name);
+    }
+    for (const [name, o] of [['Object.prototype', Object.prototype], ['Array.prototype', Array.prototype],
+      ['Function.prototype', Function.prototype], ['String.prototype', String.prototype],
+      ['Map.prototype', Map.prototype], ['Promise.prototype', Promise.prototype],
+      ['Error.prototype', Error.prototype], ['%TypedArray%.prototype', Object.getPrototypeOf(Uint8Array.prototype)]]) {
+      if (Object.isExtensible(o)) extensible.push(name);
+      for (const key of Reflect.ownKeys(o)) {
+        if (Object.getOwnPropertyDescriptor(o, key).configurable) extensible.push(`${name}.${String(key)} configurable`);
+      }
+    }
+    return { notFrozen, extensible };
+  }));
+  assert.deepEqual(report, { notFrozen: [], extensible: [] });
+});
+
+test('a task that replaces a prototype method keeps it to itself (the next task on the worker sees the original)', real, async () => {
+  threader.config({ maxWorkers: 1 });
+  const [inside] = await thread.all(threader(() => {
+    try {
+      Array.prototype.push = function push() { return 'hacked'; };  // eslint-disable-line no-extend-native
+      Object.prototype.toString = () => 'pwned';  // eslint-disable-line no-extend-native
+      Map.prototype.get = () => 'got';
+    } catch (e) {
+      return `refused: ${e.name}`;
+    }
+    return [[1].push(2), String({}), new Map().get(1)].join(',');
+  }));
+  assert.ok(inside === 'hacked,pwned,got' || /^refused/.test(inside), inside);
+  for (let i = 0; i < 3; i++) {
+    const [after] = await thread.all(threader(() => [[1].push(2), String({}), new Map([[1, 'one']]).get(1)]));
+    assert.deepEqual(after, [2, '[object Object]', 'one']);
+  }
+});
+
 test('a task cannot leave state behind for the next task on the same worker', real, async () => {
   threader.config({ maxWorkers: 1 });
   const [tried] = await thread.all(threader(() => {

@@ -50,7 +50,7 @@ async function timeRejection(fn, data, opts) {
   return { err, ms: performance.now() - t0 };
 }
 
-test('timeout: 50 stops an infinite loop within 50 + 50 ms (median of 5, idle pool)', real, async () => {
+test('timeout: 50 stops an infinite loop within 50 + 50 ms (median of 5, idle pool)', real, async (t) => {
   await thread.all(threader(id, 'warm-up'));
   const times = [];
   for (let i = 0; i < 5; i++) {
@@ -64,6 +64,7 @@ test('timeout: 50 stops an infinite loop within 50 + 50 ms (median of 5, idle po
     times.push(ms);
   }
   const m = median(times);
+  t.diagnostic(`submission to rejection: [${times.map((x) => x.toFixed(1))}] ms, median ${m.toFixed(1)} ms`);
   assert.ok(m < 150, `median ${m.toFixed(1)} ms over [${times.map((t) => t.toFixed(1))}]`);
 });
 
@@ -277,4 +278,27 @@ test('timeout and cancel racing on the same task settle it once', real, async ()
     while (threader.stats().tasks.inFlight !== 0) await delay(5);
   })(), 3000, 'native settlement');
   assert.deepEqual(await thread.all(threader(id, 1)), [1]);
+});
+
+test('a timeout counts running time, not time spent queued (include/threader.h)', real, async () => {
+  threader.config({ maxWorkers: 1 });
+  const blocker = threader((ms) => {
+    const end = Date.now() + ms;
+    while (Date.now() < end) { /* busy */ }
+    return ms;
+  }, 200);
+  const blockerRun = thread.all(blocker);
+  const queued = Array.from({ length: 5 }, (_, i) => threader((x) => x, i, { timeout: 50 }));
+  const out = await Promise.all(queued.map((t) => thread.all(t).then((v) => v[0], (e) => e.code)));
+  assert.deepEqual(out, [0, 1, 2, 3, 4]);
+  assert.deepEqual(await blockerRun, [200]);
+});
+
+test('10,000 armed-then-disarmed deadlines do not delay a later timeout', real, async () => {
+  await thread.all(Array.from({ length: 10000 }, (_, i) => threader((x) => x, i, { timeout: 1000 + (i % 977) })));
+  const t0 = performance.now();
+  const err = await within(thread.all(threader(spin, null, { timeout: 50 })), 3000, 'the timeout').catch((e) => e);
+  const ms = performance.now() - t0;
+  assert.equal(err.code, 'ERR_THREADER_TIMEOUT');
+  assert.ok(ms < 250, `${ms.toFixed(0)} ms`);
 });

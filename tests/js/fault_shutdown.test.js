@@ -171,7 +171,7 @@ const COUNTERS = `
   const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 `;
 
-test('no thread is left after shutdown (workers and the timer thread joined)', { skip: (isMock || !hasProc) && 'needs the addon and /proc' }, () => {
+test('no thread is left after shutdown (workers and the timer thread joined)', { skip: (isMock || !hasProc) && 'needs the addon and /proc' }, (t) => {
   const out = child(`${COUNTERS}
     const before = threads();
     const { threader, thread } = require(process.env.THREADER_ROOT);
@@ -191,12 +191,13 @@ test('no thread is left after shutdown (workers and the timer thread joined)', {
       console.log(JSON.stringify({ before, loaded, busy, after: threads(), names }));
     })();
   `);
+  t.diagnostic(`threads: before require ${out.before}, loaded ${out.loaded}, busy ${out.busy}, after shutdown ${out.after}`);
   assert.ok(out.busy >= out.loaded + 4, `pool threads while busy: ${JSON.stringify(out)}`);
   assert.equal(out.after, out.loaded, `threads after shutdown: ${JSON.stringify(out)}`);
   assert.deepEqual(out.names, Array(8).fill('AbortError'));
 });
 
-test('20 shutdown/restart cycles under load: threads, fds and RSS stay flat', { skip: (isMock || !hasProc) && 'needs the addon and /proc' }, () => {
+test('20 shutdown/restart cycles under load: threads, fds and RSS stay flat', { skip: (isMock || !hasProc) && 'needs the addon and /proc' }, (t) => {
   const out = child(`${COUNTERS}
     const { threader, thread } = require(process.env.THREADER_ROOT);
     const cycle = async (i) => {
@@ -219,6 +220,7 @@ test('20 shutdown/restart cycles under load: threads, fds and RSS stay flat', { 
       console.log(JSON.stringify({ base, end, bad }));
     })();
   `, 120000);
+  t.diagnostic(`after 5 warm-up cycles ${JSON.stringify(out.base)}, after 20 more ${JSON.stringify(out.end)}`);
   assert.equal(out.bad, 0);
   assert.equal(out.end.threads, out.base.threads, JSON.stringify(out));
   assert.equal(out.end.fds, out.base.fds, JSON.stringify(out));
