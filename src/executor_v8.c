@@ -33,14 +33,35 @@ typedef struct {
    * replaced.  Lock order: the worker's run_lock, then this. */
   pthread_mutex_t swap_lock;
   v8c_worker_t* worker;
+  size_t heap_mb; /* the limit `worker` was made with */
 } v8_worker_state_t;
 
-static int make_isolate(v8_executor_ctx_t* ctx, v8c_worker_t** out) {
+static int make_isolate(v8_executor_ctx_t* ctx, v8c_worker_t** out,
+                        size_t* heap_mb) {
   v8c_worker_options_t options;
   memset(&options, 0, sizeof options);
   options.max_heap_mb = atomic_load_explicit(&ctx->pool->max_heap_mb,
                                              memory_order_relaxed);
+  *heap_mb = options.max_heap_mb;
   return v8c_worker_new(ctx->platform, &options, out);
+}
+
+/* Swaps in a fresh isolate (or NULL on failure), freeing the old one.
+ * swap_lock keeps a concurrent interrupt off the isolate being freed. */
+static void replace_isolate(v8_worker_state_t* state) {
+  pthread_mutex_lock(&state->swap_lock);
+  v8c_worker_t* old = state->worker;
+  state->worker = NULL;
+  pthread_mutex_unlock(&state->swap_lock);
+  if (old != NULL) v8c_worker_free(old);
+  v8c_worker_t* fresh = NULL;
+  size_t heap_mb = 0;
+  if (make_isolate(state->ctx, &fresh, &heap_mb) == 0) {
+    pthread_mutex_lock(&state->swap_lock);
+    state->worker = fresh;
+    state->heap_mb = heap_mb;
+    pthread_mutex_unlock(&state->swap_lock);
+  }
 }
 
 static int v8_worker_init(void* ctx_arg, unsigned index, void** out) {
@@ -52,7 +73,7 @@ static int v8_worker_init(void* ctx_arg, unsigned index, void** out) {
     thr__free(state);
     return THR_ENOMEM;
   }
-  int rc = make_isolate(ctx, &state->worker);
+  int rc = make_isolate(ctx, &state->worker, &state->heap_mb);
   if (rc != 0) {
     pthread_mutex_destroy(&state->swap_lock);
     thr__free(state);
@@ -79,13 +100,14 @@ static int hook_is_cancelled(void* arg) {
 
 static int v8_run(void* arg, thr_task_t* task, thr_blob_t* result) {
   v8_worker_state_t* state = arg;
-  if (state->worker == NULL) {
-    /* A replacement failed earlier; try once more. */
-    v8c_worker_t* fresh = NULL;
-    if (make_isolate(state->ctx, &fresh) != 0) return THR_EV8;
-    pthread_mutex_lock(&state->swap_lock);
-    state->worker = fresh;
-    pthread_mutex_unlock(&state->swap_lock);
+  /* threader.config({ maxHeapMB }) changed the limit since this isolate
+   * was made: make one with the new limit, so the setting takes effect on
+   * a warm pool too.  (An isolate's heap limit is fixed at creation.) */
+  if (state->worker == NULL ||
+      state->heap_mb != atomic_load_explicit(&state->ctx->pool->max_heap_mb,
+                                             memory_order_relaxed)) {
+    replace_isolate(state);
+    if (state->worker == NULL) return THR_EV8;
   }
   v8c_call_t call;
   memset(&call, 0, sizeof call);
@@ -115,19 +137,8 @@ static int v8_run(void* arg, thr_task_t* task, thr_blob_t* result) {
     default:
       break;
   }
-  /* Heap limit: replace the isolate now, so the next task does not pay.
-   * swap_lock keeps a concurrent interrupt off the isolate being freed. */
-  pthread_mutex_lock(&state->swap_lock);
-  v8c_worker_t* lost = state->worker;
-  state->worker = NULL;
-  pthread_mutex_unlock(&state->swap_lock);
-  v8c_worker_free(lost);
-  v8c_worker_t* fresh = NULL;
-  if (make_isolate(state->ctx, &fresh) == 0) {
-    pthread_mutex_lock(&state->swap_lock);
-    state->worker = fresh;
-    pthread_mutex_unlock(&state->swap_lock);
-  }
+  /* Heap limit: replace the isolate now, so the next task does not pay. */
+  replace_isolate(state);
   return THR_EWORKER;
 }
 
