@@ -1430,7 +1430,8 @@ function createThreader(binding, host = {}) {
       },
       // Cancels the rest; the pending or next read rejects with AbortError.
       cancel(reason) {
-        if (run.done) return false;
+        // Nothing to cancel once closed, or once every value was read.
+        if (run.done || run.delivered === run.recs.length) return false;
         run.close(abortError('thread.stream() was cancelled', reason));
         return true;
       },
