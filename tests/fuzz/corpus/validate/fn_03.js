@@ -1,0 +1,1 @@
+(data, ctx) => { ctx.progress(0.5); return data.map((v) => v + 1); }

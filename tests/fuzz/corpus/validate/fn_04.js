@@ -1,0 +1,1 @@
+function f({ a, b: [c = 1, ...rest] }, d = a + c) { return [a, c, rest, d]; }

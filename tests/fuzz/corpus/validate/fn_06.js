@@ -1,0 +1,1 @@
+(n) => { let t = 0; for (let i = 0; i < n; i++) t += Math.sqrt(i); return t; }

@@ -1,0 +1,1 @@
+function g() { return console.log(1); }

@@ -1,0 +1,1 @@
+function h() { class A { #p = 1; static s = 2; get p() { return this.#p; } } return new A().p; }

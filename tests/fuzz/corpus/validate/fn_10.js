@@ -1,0 +1,1 @@
+function k() { try { throw 1; } catch ({ message }) { return message; } }

@@ -1,0 +1,1 @@
+function l() { outer: for (const a of [1]) { for (;;) { break outer; } } return `t${1 + 1}`; }

@@ -1,0 +1,1 @@
+async function m() { await 1; }

@@ -1,0 +1,1 @@
+function* gen() { yield 1; }

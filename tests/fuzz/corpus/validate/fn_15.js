@@ -1,0 +1,1 @@
+function o() { with ({}) { return 1; } }

@@ -1,0 +1,1 @@
+function p() { return import('fs'); }

@@ -1,0 +1,1 @@
+function q() { return import.meta; }

@@ -1,0 +1,1 @@
+function r() { return arguments.length + (this ? 1 : 0); }

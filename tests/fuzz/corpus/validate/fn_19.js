@@ -1,0 +1,1 @@
+function s() { var x = 1; { function y() { return x; } } return y(); }

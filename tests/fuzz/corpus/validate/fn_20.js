@@ -1,0 +1,1 @@
+function t() { return new Function('return this')(); }

@@ -1,0 +1,1 @@
+function u() { return eval('1 + 1'); }

@@ -1,0 +1,1 @@
+function v() { let x = 1; { let x = 2; } return x; }

@@ -1,0 +1,1 @@
+function x() { const re = /(?<y>a)\k<y>/u; return re.test('aa') && 0n + 1n; }

@@ -1,0 +1,1 @@
+function y() { return a?.b ?? c; }

@@ -1,0 +1,1 @@
+function z() { label: { break label; } return [1, 2].flatMap((q) => [q, q]); }

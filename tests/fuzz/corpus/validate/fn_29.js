@@ -1,0 +1,1 @@
+function aa() { return Atomics.add(new Int32Array(new SharedArrayBuffer(4)), 0, 1); }

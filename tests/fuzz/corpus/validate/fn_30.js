@@ -1,0 +1,1 @@
+function bb(a) { 'use strict'; return arguments[0]; }

@@ -1,0 +1,1 @@
+function cc() { return new.target; }
