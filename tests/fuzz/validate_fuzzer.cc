@@ -7,6 +7,7 @@
 // finding: a crash or V8 CHECK (libFuzzer reports it), a hang (libFuzzer's
 // -timeout), or another exception (a TypeError or a stack overflow
 // escaping the validator): this target abort()s with the message.
+// Outcomes feed libFuzzer through extra counters (see g_outcome_counters).
 //
 // The modules come from the embedded table gen/js_sources.h (the same bytes
 // the shell and the snapshot use), loaded through a tiny CommonJS require
@@ -24,6 +25,12 @@
 
 #include "internal.h"
 #include "js_sources.h"
+
+// Coverage feedback from JS: libFuzzer cannot see which validator paths
+// ran, so each distinct outcome (result kind, or error message with names
+// and numbers blurred) bumps one of these extra counters.
+__attribute__((section("__libfuzzer_extra_counters")))
+uint8_t g_outcome_counters[1 << 14];
 
 namespace {
 
@@ -59,17 +66,21 @@ const char kLoader[] = R"JS(
     try {
       const r = v.validateSource(text);
       if (r === null || typeof r !== 'object' || typeof r.source !== 'string')
-        return 'unexpected result: ' + String(r);
-      return '';
+        return '!unexpected result: ' + String(r);
+      return 'ok:' + r.kind + ':' + r.name.length;
     } catch (e) {
       if (e !== null && typeof e === 'object' &&
           e.code === 'ERR_THREADER_VALIDATION' &&
           e.name === 'ThreaderValidationError' &&
-          typeof e.message === 'string') return '';
+          typeof e.message === 'string') {
+        // A feature for libFuzzer: the message with names and positions
+        // blurred (the validator's code paths, not the input's spelling).
+        return 'err:' + e.message.replace(/`[^`]*`/g, 'N').replace(/[0-9]+/g, '9').slice(0, 60);
+      }
       let what;
       try { what = e instanceof Error ? e.name + ': ' + e.message : String(e); }
       catch (_) { what = '(unprintable)'; }
-      return 'unexpected exception: ' + what;
+      return '!unexpected exception: ' + what;
     }
   };
   return check;
@@ -165,7 +176,14 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     abort();
   }
   v8::String::Utf8Value problem(isolate, verdict);
-  if (problem.length() > 0) {
+  if (problem.length() > 0 && (*problem)[0] != '!') {
+    uint32_t h = 2166136261u;
+    for (int i = 0; i < problem.length(); i++) {
+      h = (h ^ static_cast<uint8_t>((*problem)[i])) * 16777619u;
+    }
+    uint8_t& counter = g_outcome_counters[h % sizeof(g_outcome_counters)];
+    if (counter < 255) counter++;
+  } else if (problem.length() > 0) {
     fprintf(stderr, "validate_fuzzer: %s\ninput (%zu bytes):\n%.*s\n", *problem,
             size, static_cast<int>(size), reinterpret_cast<const char*>(data));
     abort();
