@@ -44,12 +44,21 @@
 //   made but never run are not touched by shutdown.
 // - A non-function `fn` is a TypeError whose code is ERR_THREADER_VALIDATION
 //   (a bad argument, and a validation failure).
-// - transferMode: 'auto' and 'shared' move only the buffers in
-//   `opts.transfer`; 'clone' moves none (opts.transfer is ignored);
-//   'transfer' moves `opts.transfer` plus every ArrayBuffer found at the top
-//   level of data (data itself, its direct elements or property values, and
-//   typed arrays' or DataViews' buffers).  SharedArrayBuffers are never
-//   transferred.
+// - Moving data (docs/DATA.md is the contract; see "Moving data" below):
+//   transferMode says which ArrayBuffers of data are moved (detached in the
+//   caller, as with postMessage) instead of copied.  'shared' (the default)
+//   moves only the buffers in `opts.transfer`; 'auto' moves those plus the
+//   buffers of AUTO_TRANSFER_MIN bytes or more near the top of data (data
+//   itself, its elements or property values, and theirs when they are
+//   plain objects or arrays); 'transfer' moves those plus every buffer at
+//   the top level of data (data itself, its direct elements or property
+//   values, and typed arrays' or DataViews' buffers there); 'clone' moves
+//   none (opts.transfer is ignored).  Buffers that a mode found but cannot
+//   move (not detachable, e.g. WebAssembly memory) are copied.
+//   SharedArrayBuffers and threader.share() values are shared in every
+//   mode.  The default is not 'auto': whether a caller's buffer survives the
+//   call would depend on its size, which no reader of `threader(fn, arr)`
+//   can see; opting in (config or per task) is one word.
 
 const errors = require('./errors');
 const validate = require('./validate');
@@ -78,6 +87,9 @@ const MAX_TIMEOUT = 0x7fffffff;  // as setTimeout: about 24.8 days
 const MAX_TASK_ID = 0x7fffffff;
 const MAX_WORKERS = 1024;  // as the binding allows
 const FN_BINDING = '__threader_fn__';  // name of fn inside a `with` wrapper
+// The worker compiles task code as a function of this one parameter, which
+// resolves a SharedValue's id to its value (v8c/worker.cc, SharedNative).
+const SHARED_BINDING = '__threader_shared__';
 const kConstruct = Symbol('kConstruct');  // only threader() makes Tasks
 
 // ---------------------------------------------------------------------------
@@ -356,15 +368,13 @@ function cloneError(message, root, value, haveValue) {
     `${where.path}: ${where.reason} could not be cloned (${message})`, where.path);
 }
 
-// Buffers moved by transferMode 'transfer': at the top level of data.
+// Buffers moved by transferMode 'transfer': at the top level of data (see
+// bufferOf for which views count).
 function topLevelBuffers(data, into) {
   function add(v) {
     if (v === null || typeof v !== 'object') return;
-    if (isArrayBuffer(v)) {
-      into.add(v);
-    } else if (ArrayBuffer.isView(v) && isArrayBuffer(v.buffer)) {
-      into.add(v.buffer);
-    }
+    const b = bufferOf(v);
+    if (b !== undefined) into.add(b);
   }
   if (data === null || typeof data !== 'object') return into;
   add(data);
@@ -378,6 +388,196 @@ function topLevelBuffers(data, into) {
 }
 
 // ---------------------------------------------------------------------------
+// Moving data: transfer lists by transferMode, and threader.share() values.
+// (Kept apart from the task hot path: flush() calls transferListFor(rec)
+// once per task, which returns at once for the default mode.)
+
+// transferMode 'auto' moves ArrayBuffers of at least this many bytes and
+// copies smaller ones.  Measured with `node bench/transfer.js --threshold`
+// (docs/DATA.md): from 4 KiB up a move costs less than a copy (2 KiB: even).
+const AUTO_TRANSFER_MIN = 4 * 1024;
+// How far 'auto' looks: data, its first AUTO_SCAN_WIDTH elements or property
+// values, and theirs (plain objects and arrays only).
+const AUTO_SCAN_WIDTH = 64;
+
+function isPlainContainer(v) {
+  if (Array.isArray(v)) return true;
+  const proto = Object.getPrototypeOf(v);
+  return proto === Object.prototype || proto === null;
+}
+
+// The non-shared ArrayBuffer that a transferMode may move for `v`: `v`
+// itself, or a view's buffer when the view covers all of it.  A view over
+// part of a buffer (a subarray, or a small Node Buffer, which lives in an
+// 8 KiB pool shared with other Buffers) is copied: moving its buffer would
+// take memory away that the caller did not pass.
+function bufferOf(v) {
+  if (isArrayBuffer(v)) return v;
+  if (ArrayBuffer.isView(v)) {
+    const b = v.buffer;
+    return isArrayBuffer(b) && v.byteOffset === 0 && v.byteLength === b.byteLength ?
+      b : undefined;
+  }
+  return undefined;
+}
+
+// Buffers moved by transferMode 'auto': large ones near the top of data.
+function largeBuffers(data, into, min = AUTO_TRANSFER_MIN) {
+  function visit(v, depth) {
+    if (v === null || typeof v !== 'object') return;
+    if (isArrayBuffer(v) || ArrayBuffer.isView(v)) {
+      const b = bufferOf(v);
+      if (b !== undefined && b.byteLength >= min) into.add(b);
+      return;
+    }
+    if (depth >= 2 || !isPlainContainer(v)) return;
+    if (Array.isArray(v)) {
+      const n = Math.min(v.length, AUTO_SCAN_WIDTH);
+      for (let i = 0; i < n; i++) visit(v[i], depth + 1);
+    } else {
+      let n = 0;
+      for (const key in v) {
+        if (n++ >= AUTO_SCAN_WIDTH) break;
+        if (Object.prototype.hasOwnProperty.call(v, key)) visit(v[key], depth + 1);
+      }
+    }
+  }
+  visit(data, 0);
+  return into;
+}
+
+// The transfer-list slot of binding.submit (js/BINDING.md): the caller's
+// buffers, then (native bindings) `null` and the buffers the mode found,
+// which the binding moves only where it can, then the SharedValue handles
+// the task's `with` uses, which pin them while the task is in flight.
+// Undefined when there is nothing to list (the common case: no work).
+function buildTransferList(mode, data, explicit, shared, nativeLists) {
+  let found;
+  if (mode === 'transfer') {
+    found = topLevelBuffers(data, new Set());
+  } else if (mode === 'auto' && data !== null && typeof data === 'object') {
+    found = largeBuffers(data, new Set());
+  }
+  const listed = mode === 'clone' ? undefined : explicit;
+  const haveListed = listed !== undefined && listed.length > 0;
+  const haveFound = found !== undefined && found.size > 0;
+  const haveShared = nativeLists && shared !== undefined && shared.length > 0;
+  if (!haveListed && !haveFound && !haveShared) return undefined;
+  const list = haveListed ? listed.slice() : [];
+  if (haveFound) {
+    if (nativeLists) {
+      list.push(null);
+      for (const b of found) list.push(b);
+    } else {
+      for (const b of found) if (!list.includes(b)) list.push(b);
+    }
+  }
+  if (haveShared) {
+    if (!nativeLists) return list;
+    if (!haveFound) list.push(null);
+    for (const h of shared) list.push(h);
+  }
+  return list.length > 0 ? list : undefined;
+}
+
+// threader.share() copies ArrayBuffers (and views' buffers) into
+// SharedArrayBuffers once, so that every worker reads the same memory instead
+// of a copy each.  Returns `value` itself when it holds none, else a copy of
+// its containers (arrays, plain and other ordinary objects, Maps, Sets) with
+// the buffers replaced; other leaves (Dates, RegExps, Errors and what they
+// hold) are kept as they are.
+function toShareable(value) {
+  if (!hasUnsharedBuffer(value)) return value;
+  const memo = new Map();  // original -> converted (buffers and containers)
+  function sabFor(buffer) {
+    let sab = memo.get(buffer);
+    if (sab === undefined) {
+      sab = new SharedArrayBuffer(buffer.byteLength);
+      new Uint8Array(sab).set(new Uint8Array(buffer));
+      memo.set(buffer, sab);
+    }
+    return sab;
+  }
+  function convert(v) {
+    if (v === null || typeof v !== 'object') return v;
+    if (memo.has(v)) return memo.get(v);
+    if (isArrayBuffer(v)) return sabFor(v);
+    if (ArrayBuffer.isView(v)) {
+      if (!isArrayBuffer(v.buffer)) return v;
+      const sab = sabFor(v.buffer);
+      const Ctor = v instanceof DataView ? DataView : TYPED_CTORS[tag(v).slice(8, -1)];
+      if (Ctor === undefined) return v;
+      const view = Ctor === DataView ? new DataView(sab, v.byteOffset, v.byteLength) :
+        new Ctor(sab, v.byteOffset, v.length);
+      memo.set(v, view);
+      return view;
+    }
+    const t = tag(v);
+    if (t === '[object Map]') {
+      const out = new Map();
+      memo.set(v, out);
+      for (const [k, x] of v) out.set(convert(k), convert(x));
+      return out;
+    }
+    if (t === '[object Set]') {
+      const out = new Set();
+      memo.set(v, out);
+      for (const x of v) out.add(convert(x));
+      return out;
+    }
+    if (LEAF_TAGS.has(t) || uncloneableKind(v) !== undefined) return v;
+    if (isSharedHandle(v)) return v;
+    const out = Array.isArray(v) ? new Array(v.length) : {};
+    memo.set(v, out);
+    for (const key of Object.keys(v)) out[key] = convert(v[key]);
+    return out;
+  }
+  return convert(value);
+}
+
+const TYPED_CTORS = {
+  __proto__: null,
+  Int8Array, Uint8Array, Uint8ClampedArray, Int16Array, Uint16Array,
+  Int32Array, Uint32Array, Float32Array, Float64Array, BigInt64Array,
+  BigUint64Array,
+};
+if (typeof globalThis.Float16Array === 'function') {
+  TYPED_CTORS.Float16Array = globalThis.Float16Array;
+}
+
+// Whether structured clone would meet a non-shared ArrayBuffer in `value`
+// (iterative: deep values do not overflow the stack).
+function hasUnsharedBuffer(value) {
+  const seen = new Set();
+  const stack = [value];
+  while (stack.length > 0) {
+    const v = stack.pop();
+    if (v === null || typeof v !== 'object' || seen.has(v)) continue;
+    seen.add(v);
+    if (isArrayBuffer(v) || (ArrayBuffer.isView(v) && isArrayBuffer(v.buffer))) {
+      return true;
+    }
+    const t = tag(v);
+    if (t === '[object Map]') {
+      for (const [k, x] of v) stack.push(k, x);
+    } else if (t === '[object Set]') {
+      for (const x of v) stack.push(x);
+    } else if (!LEAF_TAGS.has(t) && uncloneableKind(v) === undefined &&
+               !isSharedHandle(v)) {
+      for (const key of Object.keys(v)) stack.push(v[key]);
+    }
+  }
+  return false;
+}
+
+// SharedValue handles of every runtime (createThreader) in this realm.
+const sharedStates = new WeakMap();  // handle -> state (see share())
+
+function isSharedHandle(v) {
+  return v !== null && typeof v === 'object' && sharedStates.has(v);
+}
+
+// ---------------------------------------------------------------------------
 // `with`: constants become source text, helpers are validated functions.
 
 const RESERVED = new Set((
@@ -386,7 +586,7 @@ const RESERVED = new Set((
   'new null return super switch this throw true try typeof var void while ' +
   'with yield let static implements interface package private protected ' +
   'public await arguments eval undefined NaN Infinity globalThis ' +
-  FN_BINDING).split(' '));
+  FN_BINDING + ' ' + SHARED_BINDING).split(' '));
 
 const TYPED_ARRAYS = [
   'Int8Array', 'Uint8Array', 'Uint8ClampedArray', 'Int16Array', 'Uint16Array',
@@ -596,7 +796,7 @@ function createThreader(binding, host = {}) {
     maxWorkers: null,       // null: the default (one per CPU)
     workerTimeout: 0,       // ms, 0: none
     enableValidation: true,
-    transferMode: 'auto',
+    transferMode: 'shared',  // see "Moving data" at the top
     maxHeapMB: null,        // null: V8's default
     onError: null,
     with: null,
@@ -679,7 +879,9 @@ function createThreader(binding, host = {}) {
     const parts = [];
     for (const name of names) {
       const v = object[name];
-      if (typeof v === 'function') {
+      if (isSharedHandle(v)) {
+        parts.push(sharedSource(v, `${label}.${name}`));
+      } else if (typeof v === 'function') {
         parts.push(validateOne(v, allowed, enabled).source);
       } else {
         parts.push(constantSource(v, `${label}.${name}`));
@@ -702,6 +904,7 @@ function createThreader(binding, host = {}) {
     // Merge config-level and task-level helpers; the task's win.
     const names = [];
     const parts = [];
+    const shared = [];  // SharedValues among them
     const taskNames = taskWith === undefined ? [] : Object.keys(taskWith);
     const allowed = configWith === null ? taskNames.slice() :
       [...new Set([...configWith.names, ...taskNames])];
@@ -710,6 +913,7 @@ function createThreader(binding, host = {}) {
         if (taskNames.includes(configWith.names[i])) continue;
         names.push(configWith.names[i]);
         parts.push(configWith.parts[i]);
+        collectShared(config.with[configWith.names[i]], shared);
       }
       // Config helpers were validated with only config names allowed; they
       // cannot see task helpers, which is what they were checked against.
@@ -717,6 +921,7 @@ function createThreader(binding, host = {}) {
     if (taskNames.length > 0) {
       names.push(...taskNames);
       parts.push(...withParts(taskWith, taskNames, allowed, 'opts.with'));
+      for (const n of taskNames) collectShared(taskWith[n], shared);
     }
     const main = validateOne(fn, allowed);
     if (names.length === 0) return main;
@@ -724,7 +929,7 @@ function createThreader(binding, host = {}) {
     const decls = names.map((n, i) => `const ${n} = ${parts[i]};`).join('\n');
     const source = `(function () { const ${FN_BINDING} = (${main.source});\n` +
       `${decls}\nreturn ${FN_BINDING}; })()`;
-    return { source, name: main.name };
+    return { source, name: main.name, shared: shared.length > 0 ? shared : undefined };
   }
 
   // -- task records ---------------------------------------------------------
@@ -753,6 +958,7 @@ function createThreader(binding, host = {}) {
     }
     rec.data = undefined;
     rec.transfer = undefined;
+    if (rec.sharedHeld) dropShared(rec);
     rec.onProgress = undefined;
     if (config.trace !== null) trace(status, rec, undefined);
     const waiter = rec.waiter;
@@ -807,6 +1013,7 @@ function createThreader(binding, host = {}) {
     rec.status = 'running';
     counters.started++;
     live.add(rec);
+    if (rec.shared !== undefined) holdShared(rec);
     enqueue(rec);
   }
 
@@ -840,16 +1047,153 @@ function createThreader(binding, host = {}) {
     return fnId;
   }
 
+  // -- moving data: transfer lists and threader.share() --------------------
+
+  // Native bindings understand the extended transfer list and share();
+  // the pure-JS mock of the tests does not.
+  const nativeShare = typeof binding.share === 'function' &&
+    typeof binding.release === 'function';
+
   function transferListFor(rec) {
     const mode = rec.transferMode !== undefined ? rec.transferMode :
       config.transferMode;
-    if (mode === 'clone') return undefined;
-    if (mode === 'transfer') {
-      const set = new Set(rec.transfer);
-      topLevelBuffers(rec.data, set);
-      return set.size > 0 ? [...set] : undefined;
+    if (rec.shared !== undefined) checkLive(rec.shared);
+    return buildTransferList(mode, rec.data, rec.transfer, rec.shared,
+                             nativeShare);
+  }
+
+  // Handles of this runtime whose native value was not dropped yet.
+  const finalizer = typeof FinalizationRegistry === 'function' ?
+    new FinalizationRegistry((state) => dropNative(state)) : null;
+
+  function dropNative(state) {
+    if (state.dropped) return;
+    state.dropped = true;
+    try {
+      binding.release(state.id);
+    } catch (err) {
+      reportError(err);
     }
-    return rec.transfer;
+  }
+
+  function releasedError(where) {
+    return new ThreaderError(
+      `${where}: the SharedValue was released (threader.share)`,
+      'ERR_THREADER_SHARE_RELEASED');
+  }
+
+  function checkLive(handles) {
+    for (const h of handles) {
+      if (sharedStates.get(h).dropped) throw releasedError('opts.with');
+    }
+  }
+
+  function collectShared(v, into) {
+    if (isSharedHandle(v) && !into.includes(v)) into.push(v);
+  }
+
+  function sharedSource(handle, where) {
+    const st = sharedStates.get(handle);
+    if (st.released) throw releasedError(where);
+    return `${SHARED_BINDING}(${st.id})`;
+  }
+
+  // A started task holds its `with` SharedValues until it settles, so that
+  // release() waits for it (retries included); once submitted, the task's
+  // own blob pins the value natively as well.
+  function holdShared(rec) {
+    for (const h of rec.shared) sharedStates.get(h).uses++;
+    rec.sharedHeld = true;
+  }
+
+  function dropShared(rec) {
+    rec.sharedHeld = false;
+    for (const h of rec.shared) {
+      const st = sharedStates.get(h);
+      if (--st.uses === 0 && st.released) dropNative(st);
+    }
+  }
+
+  // Handles are native objects (a host object that the serializer knows,
+  // v8c/host_share.cc) with this prototype, frozen.
+  class SharedValue {
+    constructor() {
+      throw new TypeError('Illegal constructor: make shared values with threader.share(value)');
+    }
+
+    // Whether release() was called (or the value was released otherwise).
+    get released() {
+      const st = sharedStates.get(this);
+      return st === undefined || st.released || st.dropped;
+    }
+
+    // Lets the value go: tasks started before this call still get it; tasks
+    // started afterwards fail with ERR_THREADER_SHARE_RELEASED.  Workers drop
+    // their copies before their next task.  Returns whether it released.
+    release() {
+      const st = sharedStates.get(this);
+      if (st === undefined || st.released) return false;
+      st.released = true;
+      if (finalizer !== null) finalizer.unregister(st);
+      // Tasks started in this tick are submitted by the flush microtask
+      // already queued, which runs first.
+      Promise.resolve().then(() => {
+        if (st.uses === 0) dropNative(st);
+      });
+      return true;
+    }
+
+    get [Symbol.toStringTag]() { return 'SharedValue'; }
+  }
+
+  function shareError(message, path) {
+    const err = new ThreaderError(message, 'ERR_THREADER_SHARE');
+    if (path !== undefined) err.path = path;
+    return err;
+  }
+
+  function share(value) {
+    if (isSharedHandle(value)) {
+      if (sharedStates.get(value).released) throw releasedError('value');
+      return value;
+    }
+    if (!nativeShare) {
+      throw shareError('threader.share() needs the native binding');
+    }
+    const kind = uncloneableKind(value);
+    if (kind !== undefined) {
+      throw shareError(`value: ${kind} could not be shared`, 'value');
+    }
+    let handle;
+    try {
+      handle = binding.share(toShareable(value));
+    } catch (err) {
+      const message = String(err && err.message !== undefined ? err.message : err);
+      const cut = message.indexOf(': ');
+      let path = message.startsWith('value') && cut > 0 &&
+        message.endsWith('could not be cloned') ? message.slice(0, cut) : undefined;
+      if (path === undefined) {
+        try {
+          const where = findUncloneable(value, 'value');
+          if (where !== undefined) path = where.path;
+        } catch {
+          // A throwing getter or Proxy: no path to name.
+        }
+      }
+      throw shareError(message.replace(/could not be cloned$/, 'could not be shared'),
+                       path);
+    }
+    Object.setPrototypeOf(handle, SharedValue.prototype);
+    Object.freeze(handle);
+    const st = { id: handle.id, released: false, dropped: false, uses: 0 };
+    sharedStates.set(handle, st);
+    if (finalizer !== null) finalizer.register(handle, st, st);
+    return handle;
+  }
+
+  function sharedStats() {
+    if (typeof binding.sharedStats !== 'function') return undefined;
+    return binding.sharedStats();
   }
 
   function ensureHandler() {
@@ -1054,7 +1398,8 @@ function createThreader(binding, host = {}) {
       task: null, status: 'pending', result: undefined, error: undefined,
       progress: undefined, source: '', name: '', data, id: 0, attempts: 0,
       timeout: undefined, timeoutUsed: 0, priority: 1, seed: 0, transfer: undefined,
-      transferMode: undefined, retriesLeft: 0, signal: undefined,
+      transferMode: undefined, shared: undefined, sharedHeld: false,
+      retriesLeft: 0, signal: undefined,
       onAbort: undefined, onProgress: undefined, waiter: null,
       waiterIndex: 0, moreWaiters: null,
     };
@@ -1105,6 +1450,12 @@ function createThreader(binding, host = {}) {
     const compiled = compile(fn, taskWith);
     rec.source = compiled.source;
     rec.name = compiled.name;
+    if (compiled.shared !== undefined) {
+      for (const h of compiled.shared) {
+        if (sharedStates.get(h).released) throw releasedError('opts.with');
+      }
+      rec.shared = compiled.shared;
+    }
     const task = new Task(rec, kConstruct);
     rec.task = task;
     counters.created++;
@@ -1337,7 +1688,8 @@ function createThreader(binding, host = {}) {
     constructor(recs) {
       this.name = 'thread.stream';
       this.recs = recs;
-      this.buffer = [];   // settled recs not yet read, completion order
+      this.buffer = [];   // settled recs not yet read, completion order,
+      this.head = 0;      // from buffer[head] on (a queue without shift())
       this.readers = [];  // {resolve, reject} waiting in next()
       this.delivered = 0;
       this.done = false;  // no more values: failed, cancelled or returned
@@ -1383,8 +1735,13 @@ function createThreader(binding, host = {}) {
     }
 
     next() {
-      if (this.buffer.length > 0) {
-        const rec = this.buffer.shift();
+      if (this.head < this.buffer.length) {
+        const rec = this.buffer[this.head];
+        this.buffer[this.head++] = undefined;
+        if (this.head === this.buffer.length) {
+          this.buffer.length = 0;
+          this.head = 0;
+        }
         return new Promise((resolve, reject) => {
           this.deliver({ resolve, reject }, rec);
         });
@@ -1404,6 +1761,7 @@ function createThreader(binding, host = {}) {
     close(err) {
       this.done = true;
       this.buffer.length = 0;
+      this.head = 0;
       if (err !== undefined) {
         this.pendingError = err;
       } else {
@@ -1424,6 +1782,7 @@ function createThreader(binding, host = {}) {
       return(value) {
         if (!run.done) run.close();
         run.buffer.length = 0;
+        run.head = 0;
         run.errorTaken = true;
         run.drainReaders();
         return Promise.resolve({ value, done: true });
@@ -1574,6 +1933,8 @@ function createThreader(binding, host = {}) {
       queued: queue.length,
       pending: binding.pending(),
     };
+    const shared = sharedStats();
+    if (shared !== undefined) workers.shared = shared;
     return workers;
   }
 
@@ -1620,7 +1981,9 @@ function createThreader(binding, host = {}) {
     config: { value: configure, enumerable: true },
     stats: { value: stats, enumerable: true },
     shutdown: { value: shutdown, enumerable: true },
+    share: { value: share, enumerable: true },
     Task: { value: Task },
+    SharedValue: { value: SharedValue },
   });
 
   const thread = Object.freeze({ all, stream, fire, race, any });

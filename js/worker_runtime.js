@@ -10,6 +10,8 @@
 //   worker: ctx.progress(fraction), ctx.cancelled, ctx.transfer(value, bufs).
 // A thrown value comes back to the host as describeError(value): a plain,
 // cloneable object {name, message, stack, ...own enumerable properties}.
+// Shared values (threader.share) are deep-frozen with deepFreeze(value) once
+// per worker, right after they are deserialized (v8c/worker.cc).
 //
 // Everything used here is captured when the snapshot is made, before any
 // user code exists; the worker freezes the intrinsics (js/lockdown.js) right
@@ -23,8 +25,19 @@
     freeze: ObjectFreeze,
     keys: ObjectKeys,
     getOwnPropertyDescriptor: ObjectGetOwnPropertyDescriptor,
+    getOwnPropertyNames: ObjectGetOwnPropertyNames,
+    getPrototypeOf: ObjectGetPrototypeOf,
+    isFrozen: ObjectIsFrozen,
+    preventExtensions: ObjectPreventExtensions,
   } = Object;
   const { isArray: ArrayIsArray } = Array;
+  const { isView: ArrayBufferIsView } = ArrayBuffer;
+  const { apply: ReflectApply } = Reflect;
+  const ArrayPrototype = Array.prototype;
+  const MapPrototype = Map.prototype;
+  const SetPrototype = Set.prototype;
+  const MapForEach = Map.prototype.forEach;
+  const SetForEach = Set.prototype.forEach;
   const StringCtor = String;
   const ErrorCtor = Error;
   const hasOwn = Function.prototype.call.bind(Object.prototype.hasOwnProperty);
@@ -139,6 +152,58 @@
     return ObjectFreeze(ctx);
   }
 
+  // Freezes a freshly deserialized shared value and everything in it, so that
+  // no task can leave state behind in it for the next one on this worker.
+  // Iterative (deep values do not overflow the stack); a frozen object is
+  // not entered again, which also ends cycles.  Left as they are, and read
+  // only by contract (docs/DATA.md): the elements of typed arrays and
+  // DataViews (JavaScript cannot freeze them; they are made non-extensible),
+  // arrays that hold only numbers (freezing them would make V8 box every
+  // element: seconds for millions of doubles, and slow reads after), and
+  // the entries of Maps and Sets (freezing a Map does not stop set()).
+  function deepFreeze(root) {
+    const stack = [root];
+    const push = (v) => {
+      if (v !== null && typeof v === 'object') stack[stack.length] = v;
+    };
+    const pushEntry = (value, key) => {
+      push(key);
+      push(value);
+    };
+    while (stack.length > 0) {
+      const v = stack.pop();
+      if (ObjectIsFrozen(v)) continue;
+      if (ArrayBufferIsView(v)) {
+        ObjectPreventExtensions(v);
+        continue;
+      }
+      const proto = ObjectGetPrototypeOf(v);
+      if (proto === ArrayPrototype && ArrayIsArray(v)) {
+        const n = v.length;
+        let numbers = n > 0;
+        for (let i = 0; i < n && numbers; i++) {
+          if (typeof v[i] !== 'number') numbers = false;
+        }
+        if (numbers) continue;
+        ObjectFreeze(v);
+        for (let i = 0; i < n; i++) push(v[i]);
+        continue;
+      }
+      ObjectFreeze(v);
+      if (proto === MapPrototype) {
+        ReflectApply(MapForEach, v, [pushEntry]);
+      } else if (proto === SetPrototype) {
+        ReflectApply(SetForEach, v, [push]);
+      } else {
+        // Deserialized: data properties only (non-enumerable ones too, e.g.
+        // an Error's cause).
+        const keys = ObjectGetOwnPropertyNames(v);
+        for (let i = 0; i < keys.length; i++) push(v[keys[i]]);
+      }
+    }
+    return root;
+  }
+
   // An Error made inside the worker's realm (for failures the runtime
   // itself reports, e.g. a promise that never settles).
   function makeError(message) {
@@ -147,6 +212,7 @@
 
   return ObjectFreeze({
     __proto__: null,
+    deepFreeze,
     describeError,
     makeContext,
     makeError,

@@ -2,7 +2,10 @@
  * serializer.cc — structured clone between isolates (see serializer.h).
  *
  * DESIGN
- *   One ValueSerializer::Delegate / ValueDeserializer::Delegate pair:
+ *   Primitives with nothing to transfer take the fast path: a tag byte
+ *   (never 0xFF) and the payload, no ValueSerializer on either side.
+ *   Everything else goes through one ValueSerializer::Delegate /
+ *   ValueDeserializer::Delegate pair:
  *     - buffer memory comes from realloc/free, so the bytes can be handed to
  *       C as a thr_blob_t and freed with free();
  *     - SharedArrayBuffers get ids into Attachment::shared (one entry per
@@ -10,7 +13,13 @@
  *     - WebAssembly.Module objects get ids into Attachment::wasm_modules;
  *     - ArrayBuffers in the transfer list are registered with
  *       TransferArrayBuffer before WriteValue and detached after it
- *       succeeded.
+ *       succeeded;
+ *     - large cloned ArrayBuffers near the top of the value (FindLargeBuffers)
+ *       are copied into backing stores of ours and registered with
+ *       TransferArrayBuffer too, but never detached: one copy instead of
+ *       two, and the receiver adopts the copy;
+ *     - SharedValue handles are host objects (WriteHostObject /
+ *       ReadHostObject) referring to Attachment::shared_values.
  *   When V8 refuses a value (DataCloneError) the error message names the
  *   path to the first value that cannot be cloned ("data.items[3].cb"),
  *   found by a second, bounded walk over what the serializer visits.
@@ -21,9 +30,13 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include <algorithm>
+#include <atomic>
+#include <mutex>
 #include <new>
+#include <unordered_map>
 #include <unordered_set>
 
 #include "compat.h"
@@ -95,9 +108,297 @@ std::string ExceptionText(v8::Isolate* isolate, v8::Local<v8::Value> exception) 
   return text;
 }
 
+
+/* ---- the primitive fast path ------------------------------------------------ */
+
+/* First byte of a fast-path blob.  V8's format always starts with its
+ * version tag, 0xFF, so any other first byte is ours. */
+enum FastTag : uint8_t {
+  kFastUndefined = 0x01,
+  kFastNull = 0x02,
+  kFastTrue = 0x03,
+  kFastFalse = 0x04,
+  kFastNumber = 0x05,         // + 8 bytes: the double, host byte order
+  kFastOneByteString = 0x06,  // + Latin-1 bytes (length = blob length - 1)
+  kFastTwoByteString = 0x07,  // + 1 pad byte + UTF-16 code units (aligned)
+};
+constexpr uint8_t kV8VersionTag = 0xFF;
+
+/* Writes a primitive that the fast path covers into *out.  Returns false
+ * (nothing written) for anything else: objects, symbols, bigints. */
+bool FastSerialize(v8::Isolate* isolate, v8::Local<v8::Value> value,
+                   thr_blob_t* out) {
+  uint8_t tag;
+  size_t payload = 0;
+  v8::Local<v8::String> string;
+  double number = 0;
+  if (value->IsUndefined()) {
+    tag = kFastUndefined;
+  } else if (value->IsNull()) {
+    tag = kFastNull;
+  } else if (value->IsTrue()) {
+    tag = kFastTrue;
+  } else if (value->IsFalse()) {
+    tag = kFastFalse;
+  } else if (value->IsNumber()) {
+    tag = kFastNumber;
+    number = value.As<v8::Number>()->Value();
+    payload = sizeof number;
+  } else if (value->IsString()) {
+    string = value.As<v8::String>();
+    size_t length = static_cast<size_t>(string->Length());
+    if (string->IsOneByte()) {
+      tag = kFastOneByteString;
+      payload = length;
+    } else {
+      tag = kFastTwoByteString;
+      payload = 1 + 2 * length;
+    }
+  } else {
+    return false;
+  }
+  auto* bytes = static_cast<uint8_t*>(malloc(1 + payload));
+  if (bytes == nullptr) return false;
+  bytes[0] = tag;
+  if (tag == kFastNumber) {
+    memcpy(bytes + 1, &number, sizeof number);
+  } else if (tag == kFastOneByteString) {
+    string->WriteOneByte(isolate, bytes + 1, 0, string->Length(),
+                         v8::String::NO_NULL_TERMINATION);
+  } else if (tag == kFastTwoByteString) {
+    bytes[1] = 0;
+    // malloc memory is aligned, so bytes + 2 is aligned for uint16_t.
+    string->Write(isolate, reinterpret_cast<uint16_t*>(bytes + 2), 0,
+                  string->Length(), v8::String::NO_NULL_TERMINATION);
+  }
+  out->bytes = bytes;
+  out->length = 1 + payload;
+  out->attachment = nullptr;
+  out->free_fn = v8c_blob_free;
+  return true;
+}
+
+/* ---- memory for out-of-line clones ------------------------------------------ */
+
+constexpr size_t kHugePage = 2u << 20;
+
+void FreeMapped(void* data, size_t length, void* base) {
+  (void)data;
+  size_t total = length + kHugePage;
+  munmap(base, total);
+}
+
+void FreeMalloced(void* data, size_t, void*) { free(data); }
+
+/* A backing store of `length` bytes holding a copy of `source`.  Large ones
+ * are mapped and advised for transparent huge pages, 2 MiB aligned: fresh
+ * memory costs a page fault per page on first touch, which dominates a
+ * copy of tens of MiB (about 4x faster with huge pages on the machines we
+ * measured, see docs/DATA.md), and munmap returns it to the system at once
+ * when the last ArrayBuffer over it is gone.  Null on allocation failure. */
+std::shared_ptr<v8::BackingStore> CopyToNewStore(v8::Isolate* isolate,
+                                                 const void* source,
+                                                 size_t length) {
+#if defined(V8_ENABLE_SANDBOX)
+  // Embedder memory is not allowed inside V8's sandbox (Electron).
+  std::unique_ptr<v8::BackingStore> store =
+      v8::ArrayBuffer::NewBackingStore(isolate, length);
+  if (!store || (length > 0 && store->Data() == nullptr)) return nullptr;
+  memcpy(store->Data(), source, length);
+  return std::shared_ptr<v8::BackingStore>(std::move(store));
+#else
+  (void)isolate;
+  if (length >= 4 * kHugePage) {
+    size_t total = length + kHugePage;
+    void* base = mmap(nullptr, total, PROT_READ | PROT_WRITE,
+                      MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (base == MAP_FAILED) return nullptr;
+    uintptr_t aligned = (reinterpret_cast<uintptr_t>(base) + kHugePage - 1) &
+                        ~static_cast<uintptr_t>(kHugePage - 1);
+    void* data = reinterpret_cast<void*>(aligned);
+#if defined(MADV_HUGEPAGE)
+    madvise(data, length, MADV_HUGEPAGE);
+#endif
+    memcpy(data, source, length);
+    return std::shared_ptr<v8::BackingStore>(
+        v8::ArrayBuffer::NewBackingStore(data, length, FreeMapped, base));
+  }
+  void* data = malloc(length > 0 ? length : 1);
+  if (data == nullptr) return nullptr;
+  memcpy(data, source, length);
+  return std::shared_ptr<v8::BackingStore>(
+      v8::ArrayBuffer::NewBackingStore(data, length, FreeMalloced, nullptr));
+#endif
+}
+
+/* Large non-shared ArrayBuffers near the top of `value`: the value itself,
+ * the elements of an array or the own enumerable property values of an
+ * object, and one level further down.  Bounded, so that an array of a
+ * million small objects costs a few dozen reads.  Getters are not called:
+ * only data properties are read (ValueSerializer will read the rest). */
+class LargeBufferFinder {
+ public:
+  LargeBufferFinder(v8::Isolate* isolate, v8::Local<v8::Context> context,
+                    std::vector<v8::Local<v8::ArrayBuffer>>* out)
+      : isolate_(isolate), context_(context), out_(out) {}
+
+  void Scan(v8::Local<v8::Value> value) { Visit(value, 0); }
+
+ private:
+  static constexpr int kMaxDepth = 2;
+  static constexpr uint32_t kMaxChildren = 64;
+
+  void Add(v8::Local<v8::ArrayBuffer> buffer) {
+    if (buffer->ByteLength() < kOutOfLineMin || buffer->WasDetached()) return;
+    for (v8::Local<v8::ArrayBuffer> seen : *out_) {
+      if (seen == buffer) return;
+    }
+    out_->push_back(buffer);
+  }
+
+  void Visit(v8::Local<v8::Value> value, int depth) {
+    if (!value->IsObject() || budget_ <= 0) return;
+    --budget_;
+    if (value->IsArrayBuffer()) {
+      Add(value.As<v8::ArrayBuffer>());
+      return;
+    }
+    if (value->IsArrayBufferView()) {
+      v8::Local<v8::ArrayBufferView> view = value.As<v8::ArrayBufferView>();
+      // Small typed arrays live on the V8 heap; Buffer() would move them out.
+      if (!view->HasBuffer()) return;
+      v8::Local<v8::Value> buffer = view->Buffer();
+      if (buffer->IsArrayBuffer()) Add(buffer.As<v8::ArrayBuffer>());
+      return;
+    }
+    if (depth >= kMaxDepth) return;
+    if (value->IsArray()) {
+      v8::Local<v8::Array> array = value.As<v8::Array>();
+      uint32_t n = std::min(array->Length(), kMaxChildren);
+      for (uint32_t i = 0; i < n && budget_ > 0; ++i) {
+        v8::Local<v8::Value> item;
+        if (array->Get(context_, i).ToLocal(&item)) Visit(item, depth + 1);
+      }
+      return;
+    }
+    if (!IsPlainData(value)) return;
+    v8::Local<v8::Object> object = value.As<v8::Object>();
+    v8::Local<v8::Array> keys;
+    if (!object
+             ->GetOwnPropertyNames(context_,
+                                   static_cast<v8::PropertyFilter>(
+                                       v8::ONLY_ENUMERABLE | v8::SKIP_SYMBOLS),
+                                   v8::KeyConversionMode::kConvertToString)
+             .ToLocal(&keys)) {
+      return;
+    }
+    uint32_t n = std::min(keys->Length(), kMaxChildren);
+    for (uint32_t i = 0; i < n && budget_ > 0; ++i) {
+      v8::Local<v8::Value> key, item;
+      if (!keys->Get(context_, i).ToLocal(&key) || !key->IsName()) continue;
+      // Accessors: ValueSerializer calls them once; so must nobody else.
+      v8::Local<v8::Value> descriptor;
+      if (!object->GetOwnPropertyDescriptor(context_, key.As<v8::Name>())
+               .ToLocal(&descriptor) ||
+          !descriptor->IsObject()) {
+        continue;
+      }
+      if (!descriptor.As<v8::Object>()
+               ->Get(context_, v8::String::NewFromUtf8Literal(isolate_, "value"))
+               .ToLocal(&item)) {
+        continue;
+      }
+      Visit(item, depth + 1);
+    }
+  }
+
+  /* Objects that ValueSerializer writes property by property. */
+  static bool IsPlainData(v8::Local<v8::Value> value) {
+    return value->IsObject() && !value->IsArray() && !value->IsFunction() &&
+           !value->IsProxy() && !value->IsMap() && !value->IsSet() &&
+           !value->IsDate() && !value->IsRegExp() && !value->IsPromise() &&
+           !value->IsNativeError() && !value->IsSharedArrayBuffer() &&
+           !value->IsWasmModuleObject() && !value->IsWasmMemoryObject() &&
+           value.As<v8::Object>()->InternalFieldCount() == 0;
+  }
+
+  v8::Isolate* isolate_;
+  v8::Local<v8::Context> context_;
+  std::vector<v8::Local<v8::ArrayBuffer>>* out_;
+  int budget_ = 256;
+};
+
+/* ---- the shared-value registry ----------------------------------------------- */
+
+constexpr uint32_t kSharedValueMagic = 0x54485356;  // "THSV"
+
+struct Registry {
+  std::mutex mutex;
+  std::unordered_map<uint32_t, SharedBlobPtr> values;  // guarded by mutex
+  uint32_t next_id = 1;                                // guarded by mutex
+  uint64_t live_bytes = 0;                             // guarded by mutex
+  uint64_t created = 0;                                // guarded by mutex
+  uint64_t released = 0;                               // guarded by mutex
+  std::atomic<uint64_t> materialized{0};
+  std::atomic<uint64_t> generation{0};
+};
+
+Registry& TheRegistry() {
+  // Never destroyed: blobs may be released from any thread at exit.
+  static Registry* registry = new Registry;
+  return *registry;
+}
+
+v8::Local<v8::Private> SharedKey(v8::Isolate* isolate) {
+  return v8::Private::ForApi(
+      isolate, v8::String::NewFromUtf8Literal(isolate, "threader.SharedValue"));
+}
+
+/* "a SharedValue ..." when `value` is a handle that cannot go into data,
+ * else null. */
+const char* SharedHandleProblem(v8::Local<v8::Context> context,
+                                v8::Local<v8::Value> value) {
+  uint32_t id;
+  if (!SharedHandleId(context, value, &id)) return nullptr;
+  SharedBlobPtr blob = FindShared(id);
+  if (!blob) return "a released SharedValue";
+  if (!blob->is_object) return "a SharedValue of a primitive (use it through `with`)";
+  return nullptr;
+}
+
 class SerializerDelegate final : public v8::ValueSerializer::Delegate {
  public:
-  explicit SerializerDelegate(v8::Isolate* isolate) : isolate_(isolate) {}
+  SerializerDelegate(v8::Isolate* isolate, v8::Local<v8::Context> context)
+      : isolate_(isolate), context_(context) {}
+
+  void set_serializer(v8::ValueSerializer* serializer) { serializer_ = serializer; }
+
+  /* SharedValue handles; any other host object is refused as V8 would. */
+  v8::Maybe<bool> WriteHostObject(v8::Isolate* isolate,
+                                  v8::Local<v8::Object> object) override {
+    uint32_t id;
+    if (serializer_ == nullptr || !SharedHandleId(context_, object, &id)) {
+      return v8::ValueSerializer::Delegate::WriteHostObject(isolate, object);
+    }
+    const char* problem = SharedHandleProblem(context_, object);
+    if (problem != nullptr) {
+      ThrowDataCloneError(v8::String::NewFromUtf8(isolate_, problem).ToLocalChecked());
+      return v8::Nothing<bool>();
+    }
+    serializer_->WriteUint32(kSharedValueMagic);
+    serializer_->WriteUint32(Pin(FindShared(id)));
+    return v8::Just(true);
+  }
+
+  /* Index of `blob` in the attachment's shared_values (added once). */
+  uint32_t Pin(SharedBlobPtr blob) {
+    auto& values = attachment()->shared_values;
+    for (size_t i = 0; i < values.size(); ++i) {
+      if (values[i]->id == blob->id) return static_cast<uint32_t>(i);
+    }
+    values.push_back(std::move(blob));
+    return static_cast<uint32_t>(values.size() - 1);
+  }
 
   void ThrowDataCloneError(v8::Local<v8::String> message) override {
     clone_error_ = true;
@@ -142,6 +443,8 @@ class SerializerDelegate final : public v8::ValueSerializer::Delegate {
 
  private:
   v8::Isolate* isolate_;
+  v8::Local<v8::Context> context_;
+  v8::ValueSerializer* serializer_ = nullptr;
   std::unique_ptr<Attachment> attachment_;
   bool clone_error_ = false;
   std::string clone_message_;
@@ -149,8 +452,41 @@ class SerializerDelegate final : public v8::ValueSerializer::Delegate {
 
 class DeserializerDelegate final : public v8::ValueDeserializer::Delegate {
  public:
-  DeserializerDelegate(v8::Isolate* isolate, const Attachment* attachment)
-      : isolate_(isolate), attachment_(attachment) {}
+  DeserializerDelegate(v8::Isolate* isolate, v8::Local<v8::Context> context,
+                       const Attachment* attachment, SharedResolver* resolver)
+      : isolate_(isolate),
+        context_(context),
+        attachment_(attachment),
+        resolver_(resolver) {}
+
+  void set_deserializer(v8::ValueDeserializer* deserializer) {
+    deserializer_ = deserializer;
+  }
+
+  /* SharedValues: the resolver's value (a worker's cached one), or a fresh
+   * deserialization of the value's own bytes. */
+  v8::MaybeLocal<v8::Object> ReadHostObject(v8::Isolate*) override {
+    uint32_t magic = 0, index = 0;
+    if (deserializer_ == nullptr || !deserializer_->ReadUint32(&magic) ||
+        magic != kSharedValueMagic || !deserializer_->ReadUint32(&index) ||
+        attachment_ == nullptr || index >= attachment_->shared_values.size()) {
+      Throw("invalid host object in serialized data");
+      return {};
+    }
+    const SharedBlobPtr& blob = attachment_->shared_values[index];
+    v8::Local<v8::Value> value;
+    bool ok = resolver_ != nullptr
+                  ? resolver_->Resolve(context_, blob).ToLocal(&value)
+                  : DeserializeValue(isolate_, context_, blob->bytes, blob->length,
+                                     blob->attachment.get(), nullptr)
+                        .ToLocal(&value);
+    if (!ok) return {};
+    if (!value->IsObject()) {
+      Throw("a shared value in serialized data is not an object");
+      return {};
+    }
+    return value.As<v8::Object>();
+  }
 
   v8::MaybeLocal<v8::SharedArrayBuffer> GetSharedArrayBufferFromId(
       v8::Isolate*, uint32_t id) override {
@@ -176,7 +512,10 @@ class DeserializerDelegate final : public v8::ValueDeserializer::Delegate {
     isolate_->ThrowException(NewDataCloneError(isolate_, NewString(isolate_, text)));
   }
   v8::Isolate* isolate_;
+  v8::Local<v8::Context> context_;
   const Attachment* attachment_;
+  SharedResolver* resolver_;
+  v8::ValueDeserializer* deserializer_ = nullptr;
 };
 
 /* ---- naming the path to an uncloneable value ------------------------------ */
@@ -221,6 +560,14 @@ class UncloneableFinder {
   bool Find(v8::Local<v8::Value> value, const std::string& path, int depth,
             std::string* found_path, std::string* what) {
     if (--budget_ < 0 || depth > 200) return false;
+    uint32_t shared_id;
+    if (SharedHandleId(context_, value, &shared_id)) {
+      const char* problem = SharedHandleProblem(context_, value);
+      if (problem == nullptr) return false;
+      *found_path = path;
+      *what = problem;
+      return true;
+    }
     if (const char* kind = UncloneableKind(value)) {
       *found_path = path;
       *what = kind;
@@ -365,54 +712,200 @@ bool TransferListError(std::string* error_message, const std::string& text) {
 
 }  // namespace
 
-bool SerializeValue(v8::Isolate* isolate, v8::Local<v8::Context> context,
-                    v8::Local<v8::Value> value,
-                    v8::Local<v8::Value> transfer_list, thr_blob_t* out,
-                    std::string* error_message, const char* root_name) {
+namespace {
+
+/* The transfer list, sorted out (see serializer.h, DESIGN). */
+struct TransferList {
+  std::vector<v8::Local<v8::ArrayBuffer>> move;  // hard, then soft ones that can move
+  std::vector<SharedBlobPtr> pins;
+};
+
+bool ReadTransferList(v8::Isolate* isolate, v8::Local<v8::Context> context,
+                      v8::Local<v8::Value> transfer_list, v8::TryCatch* try_catch,
+                      TransferList* out, std::string* error_message) {
+  if (transfer_list.IsEmpty() || transfer_list->IsNullOrUndefined()) return true;
+  if (!transfer_list->IsArray()) {
+    return TransferListError(error_message,
+                             "the transfer list must be an array of ArrayBuffers");
+  }
+  v8::Local<v8::Array> list = transfer_list.As<v8::Array>();
+  bool soft = false;
+  uint32_t length = list->Length();
+  for (uint32_t i = 0; i < length; i++) {
+    v8::Local<v8::Value> item;
+    if (!list->Get(context, i).ToLocal(&item)) {
+      if (try_catch->HasTerminated()) return false;
+      return TransferListError(error_message,
+                               "the transfer list could not be read: " +
+                                   ExceptionText(isolate, try_catch->Exception()));
+    }
+    if (item->IsNull() && !soft) {
+      soft = true;
+      continue;
+    }
+    uint32_t shared_id;
+    if (SharedHandleId(context, item, &shared_id)) {
+      SharedBlobPtr blob = FindShared(shared_id);
+      if (!blob) {
+        return TransferListError(error_message,
+                                 "a SharedValue this task uses was released");
+      }
+      out->pins.push_back(std::move(blob));
+      continue;
+    }
+    std::string where = "transfer list item " + std::to_string(i);
+    if (!item->IsArrayBuffer()) {
+      if (soft) continue;
+      return TransferListError(
+          error_message,
+          where + (item->IsSharedArrayBuffer()
+                       ? " is a SharedArrayBuffer: it is shared, never "
+                         "transferred; leave it out of the list"
+                       : " is not an ArrayBuffer"));
+    }
+    v8::Local<v8::ArrayBuffer> buffer = item.As<v8::ArrayBuffer>();
+    bool duplicate =
+        std::find(out->move.begin(), out->move.end(), buffer) != out->move.end();
+    if (soft) {
+      // Found by transferMode, not listed by the caller: clone what cannot move.
+      if (!duplicate && !buffer->WasDetached() && buffer->IsDetachable())
+        out->move.push_back(buffer);
+      continue;
+    }
+    if (duplicate) return TransferListError(error_message, where + " appears twice");
+    if (buffer->WasDetached())
+      return TransferListError(error_message, where + " is already detached");
+    if (!buffer->IsDetachable())
+      return TransferListError(error_message,
+                               where + " cannot be transferred (not detachable)");
+    out->move.push_back(buffer);
+  }
+  return true;
+}
+
+/* The error text for a value that WriteValue refused. */
+std::string WriteError(v8::Isolate* isolate, v8::Local<v8::Context> context,
+                       v8::Local<v8::Value> value, const std::string& root,
+                       const SerializerDelegate& delegate,
+                       v8::TryCatch* try_catch) {
+  std::string text;
+  if (delegate.clone_error()) {
+    std::string path, what;
+    {
+      v8::TryCatch walk_catch(isolate);
+      UncloneableFinder finder(isolate, context);
+      if (!finder.Find(value, root, 0, &path, &what)) {
+        path.clear();
+        std::string wanted = ConstructorInCloneMessage(delegate.clone_message());
+        if (!wanted.empty()) {
+          UncloneableFinder by_name(isolate, context);
+          by_name.set_wanted_constructor(wanted);
+          if (!by_name.Find(value, root, 0, &path, &what)) path.clear();
+        }
+      }
+    }
+    if (!path.empty()) {
+      text = path + ": " + what + " could not be cloned";
+    } else {
+      text = root + " could not be cloned: " +
+             Truncate(delegate.clone_message(), 200);
+    }
+  } else if (try_catch->HasCaught()) {
+    text = root + " could not be serialized: " +
+           Truncate(ExceptionText(isolate, try_catch->Exception()), 300);
+  } else {
+    text = root + " could not be serialized";
+  }
+  return text;
+}
+
+}  // namespace
+
+namespace {
+
+bool Serialize(v8::Isolate* isolate, v8::Local<v8::Context> context,
+               v8::Local<v8::Value> value, v8::Local<v8::Value> transfer_list,
+               thr_blob_t* out, std::string* error_message,
+               const char* root_name, bool out_of_line, bool fast_path,
+               const Attachment* movable_from) {
   *out = thr_blob_t{};
+  bool no_list = transfer_list.IsEmpty() || transfer_list->IsUndefined();
+  // The fast path: a primitive with no transfer list at all.
+  if (fast_path && no_list && !value->IsObject() && FastSerialize(isolate, value, out))
+    return true;
+
   const std::string root = root_name != nullptr ? root_name : "value";
   v8::TryCatch try_catch(isolate);
-  SerializerDelegate delegate(isolate);
+  TransferList list;
+  if (!ReadTransferList(isolate, context, transfer_list, &try_catch, &list,
+                        error_message)) {
+    if (try_catch.HasTerminated() && error_message != nullptr)
+      *error_message = "execution was terminated";
+    return false;
+  }
+  if (fast_path && list.move.empty() && !value->IsObject() &&
+      FastSerialize(isolate, value, out)) {
+    // Only SharedValues to pin: a primitive still takes the fast path.
+    if (!list.pins.empty()) {
+      auto* attachment = new (std::nothrow) Attachment;
+      if (attachment == nullptr) {
+        v8c_blob_free(out);
+        return TransferListError(error_message, "out of memory while serializing");
+      }
+      attachment->shared_values = std::move(list.pins);
+      out->attachment = attachment;
+    }
+    return true;
+  }
+
+  SerializerDelegate delegate(isolate, context);
   v8::ValueSerializer serializer(isolate, &delegate);
+  delegate.set_serializer(&serializer);
   serializer.WriteHeader();
 
-  std::vector<v8::Local<v8::ArrayBuffer>> transfers;
-  if (!transfer_list.IsEmpty() && !transfer_list->IsNullOrUndefined()) {
-    if (!transfer_list->IsArray()) {
-      return TransferListError(error_message,
-                               "the transfer list must be an array of ArrayBuffers");
-    }
-    v8::Local<v8::Array> list = transfer_list.As<v8::Array>();
-    for (uint32_t i = 0; i < list->Length(); ++i) {
-      v8::Local<v8::Value> item;
-      if (!list->Get(context, i).ToLocal(&item)) {
-        if (try_catch.HasTerminated()) return false;
-        return TransferListError(error_message,
-                                 "the transfer list could not be read: " +
-                                     ExceptionText(isolate, try_catch.Exception()));
+  // Large cloned buffers travel out of line: copied once, never detached;
+  // those that came in with the task (movable_from) are moved back.
+  std::vector<v8::Local<v8::ArrayBuffer>> copied;
+  if (out_of_line && value->IsObject()) {
+    std::vector<v8::Local<v8::ArrayBuffer>> large;
+    LargeBufferFinder(isolate, context, &large).Scan(value);
+    if (try_catch.HasCaught()) {
+      if (try_catch.HasTerminated()) {
+        if (error_message != nullptr) *error_message = "execution was terminated";
+        return false;
       }
-      std::string where = "transfer list item " + std::to_string(i);
-      if (!item->IsArrayBuffer()) {
-        return TransferListError(
-            error_message,
-            where + (item->IsSharedArrayBuffer()
-                         ? " is a SharedArrayBuffer: it is shared, never "
-                           "transferred; leave it out of the list"
-                         : " is not an ArrayBuffer"));
-      }
-      v8::Local<v8::ArrayBuffer> buffer = item.As<v8::ArrayBuffer>();
-      if (std::find(transfers.begin(), transfers.end(), buffer) != transfers.end())
-        return TransferListError(error_message, where + " appears twice");
-      if (buffer->WasDetached())
-        return TransferListError(error_message, where + " is already detached");
-      if (!buffer->IsDetachable())
-        return TransferListError(error_message,
-                                 where + " cannot be transferred (not detachable)");
-      transfers.push_back(buffer);
-      serializer.TransferArrayBuffer(static_cast<uint32_t>(transfers.size() - 1),
-                                     buffer);
-      delegate.attachment()->transferred.push_back(buffer->GetBackingStore());
+      try_catch.Reset();  // serialize plainly
+      large.clear();
     }
+    for (v8::Local<v8::ArrayBuffer> buffer : large) {
+      if (std::find(list.move.begin(), list.move.end(), buffer) != list.move.end())
+        continue;
+      bool movable = false;
+      if (movable_from != nullptr && buffer->IsDetachable()) {
+        std::shared_ptr<v8::BackingStore> store = buffer->GetBackingStore();
+        for (const auto& incoming : movable_from->transferred) {
+          if (incoming.get() == store.get()) {
+            movable = true;
+            break;
+          }
+        }
+      }
+      (movable ? list.move : copied).push_back(buffer);
+    }
+  }
+
+  uint32_t transfer_id = 0;
+  for (v8::Local<v8::ArrayBuffer> buffer : list.move) {
+    serializer.TransferArrayBuffer(transfer_id++, buffer);
+    delegate.attachment()->transferred.push_back(buffer->GetBackingStore());
+  }
+  for (SharedBlobPtr& blob : list.pins) delegate.Pin(std::move(blob));
+  for (v8::Local<v8::ArrayBuffer> buffer : copied) {
+    std::shared_ptr<v8::BackingStore> copy =
+        CopyToNewStore(isolate, buffer->Data(), buffer->ByteLength());
+    if (!copy) continue;  // inline, as V8 would
+    serializer.TransferArrayBuffer(transfer_id++, buffer);
+    delegate.attachment()->transferred.push_back(std::move(copy));
   }
 
   if (!serializer.WriteValue(context, value).FromMaybe(false)) {
@@ -420,40 +913,13 @@ bool SerializeValue(v8::Isolate* isolate, v8::Local<v8::Context> context,
       if (error_message != nullptr) *error_message = "execution was terminated";
       return false;
     }
-    std::string text;
-    if (delegate.clone_error()) {
-      std::string path, what;
-      {
-        v8::TryCatch walk_catch(isolate);
-        UncloneableFinder finder(isolate, context);
-        if (!finder.Find(value, root, 0, &path, &what)) {
-          path.clear();
-          std::string wanted = ConstructorInCloneMessage(delegate.clone_message());
-          if (!wanted.empty()) {
-            UncloneableFinder by_name(isolate, context);
-            by_name.set_wanted_constructor(wanted);
-            if (!by_name.Find(value, root, 0, &path, &what)) path.clear();
-          }
-        }
-      }
-      if (!path.empty()) {
-        text = path + ": " + what + " could not be cloned";
-      } else {
-        text = root + " could not be cloned: " +
-               Truncate(delegate.clone_message(), 200);
-      }
-    } else if (try_catch.HasCaught()) {
-      text = root + " could not be serialized: " +
-             Truncate(ExceptionText(isolate, try_catch.Exception()), 300);
-    } else {
-      text = root + " could not be serialized";
-    }
+    std::string text = WriteError(isolate, context, value, root, delegate, &try_catch);
     try_catch.Reset();
     if (error_message != nullptr) *error_message = text;
     return false;
   }
 
-  for (v8::Local<v8::ArrayBuffer> buffer : transfers) {
+  for (v8::Local<v8::ArrayBuffer> buffer : list.move) {
     // Checked detachable above; a failure here would leave the sender with
     // an alias of memory the receiver now owns, so refuse the whole value.
     if (!compat::DetachArrayBuffer(buffer)) {
@@ -475,18 +941,104 @@ bool SerializeValue(v8::Isolate* isolate, v8::Local<v8::Context> context,
   return true;
 }
 
+}  // namespace
+
+bool SerializeValue(v8::Isolate* isolate, v8::Local<v8::Context> context,
+                    v8::Local<v8::Value> value,
+                    v8::Local<v8::Value> transfer_list, thr_blob_t* out,
+                    std::string* error_message, const char* root_name,
+                    bool allow_fast_path, const void* movable_from) {
+  return Serialize(isolate, context, value, transfer_list, out, error_message,
+                   root_name, true, allow_fast_path,
+                   static_cast<const Attachment*>(movable_from));
+}
+
+namespace {
+
+void ThrowClone(v8::Isolate* isolate, const char* text) {
+  isolate->ThrowException(NewDataCloneError(isolate, NewString(isolate, text)));
+}
+
+v8::MaybeLocal<v8::Value> FastDeserialize(v8::Isolate* isolate,
+                                          const uint8_t* bytes, size_t length) {
+  const uint8_t* payload = bytes + 1;
+  size_t size = length - 1;
+  switch (bytes[0]) {
+    case kFastUndefined:
+      if (size == 0) return v8::Undefined(isolate);
+      break;
+    case kFastNull:
+      if (size == 0) return v8::Null(isolate);
+      break;
+    case kFastTrue:
+      if (size == 0) return v8::True(isolate);
+      break;
+    case kFastFalse:
+      if (size == 0) return v8::False(isolate);
+      break;
+    case kFastNumber:
+      if (size == sizeof(double)) {
+        double number;
+        memcpy(&number, payload, sizeof number);
+        return v8::Number::New(isolate, number);
+      }
+      break;
+    case kFastOneByteString: {
+      if (size > static_cast<size_t>(v8::String::kMaxLength)) break;
+      v8::Local<v8::String> string;
+      if (!v8::String::NewFromOneByte(isolate, payload, v8::NewStringType::kNormal,
+                                      static_cast<int>(size))
+               .ToLocal(&string)) {
+        return {};
+      }
+      return string;
+    }
+    case kFastTwoByteString: {
+      if (size < 1 || (size - 1) % 2 != 0 ||
+          (size - 1) / 2 > static_cast<size_t>(v8::String::kMaxLength))
+        break;
+      int units = static_cast<int>((size - 1) / 2);
+      v8::Local<v8::String> string;
+      bool ok;
+      if ((reinterpret_cast<uintptr_t>(payload + 1) & 1) == 0) {
+        ok = v8::String::NewFromTwoByte(
+                 isolate, reinterpret_cast<const uint16_t*>(payload + 1),
+                 v8::NewStringType::kNormal, units)
+                 .ToLocal(&string);
+      } else {  // bytes not from malloc: copy to an aligned buffer
+        std::vector<uint16_t> aligned(static_cast<size_t>(units));
+        if (units > 0) memcpy(aligned.data(), payload + 1, size - 1);
+        ok = v8::String::NewFromTwoByte(isolate, aligned.data(),
+                                        v8::NewStringType::kNormal, units)
+                 .ToLocal(&string);
+      }
+      if (!ok) return {};
+      return string;
+    }
+    default:
+      break;
+  }
+  ThrowClone(isolate, "invalid serialized data");
+  return {};
+}
+
+}  // namespace
+
 v8::MaybeLocal<v8::Value> DeserializeValue(v8::Isolate* isolate,
                                            v8::Local<v8::Context> context,
                                            const uint8_t* bytes, size_t length,
-                                           const void* attachment_ptr) {
+                                           const void* attachment_ptr,
+                                           SharedResolver* resolver) {
   const auto* attachment = static_cast<const Attachment*>(attachment_ptr);
   if (bytes == nullptr || length == 0) {
     isolate->ThrowException(NewDataCloneError(
         isolate, NewString(isolate, "no serialized data")));
     return {};
   }
-  DeserializerDelegate delegate(isolate, attachment);
+  if (bytes[0] != kV8VersionTag) return FastDeserialize(isolate, bytes, length);
+  DeserializerDelegate delegate(isolate, context, attachment, resolver);
   v8::ValueDeserializer deserializer(isolate, bytes, length, &delegate);
+  delegate.set_deserializer(&deserializer);
   if (attachment != nullptr) {
     for (size_t i = 0; i < attachment->transferred.size(); ++i) {
       deserializer.TransferArrayBuffer(
@@ -516,7 +1068,122 @@ bool BlobFromText(const char* text, size_t length, thr_blob_t* out) {
   return true;
 }
 
+/* ---- shared values ------------------------------------------------------------ */
+
+SharedBlob::~SharedBlob() { free(bytes); }
+
+bool ShareValue(v8::Isolate* isolate, v8::Local<v8::Context> context,
+                v8::Local<v8::Value> value, uint32_t* id,
+                std::string* error_message) {
+  *id = 0;
+  uint32_t existing;
+  if (SharedHandleId(context, value, &existing)) {
+    if (!FindShared(existing)) {
+      if (error_message != nullptr) *error_message = "value: the SharedValue was released";
+      return false;
+    }
+  }
+  auto blob = std::make_shared<SharedBlob>();
+  thr_blob_t wire;
+  // No out-of-line copies: every worker would get an ArrayBuffer over the
+  // same non-shared memory.
+  if (!Serialize(isolate, context, value, v8::Local<v8::Value>(), &wire,
+                 error_message, "value", false, true, nullptr)) {
+    return false;
+  }
+  blob->bytes = wire.bytes;
+  blob->length = wire.length;
+  blob->attachment.reset(static_cast<Attachment*>(wire.attachment));
+  blob->is_object = value->IsObject();
+  blob->footprint = wire.length;
+  if (blob->attachment) {
+    for (const auto& store : blob->attachment->shared)
+      blob->footprint += store->ByteLength();
+  }
+  Registry& registry = TheRegistry();
+  std::lock_guard<std::mutex> lock(registry.mutex);
+  blob->id = registry.next_id++;
+  if (registry.next_id == 0) registry.next_id = 1;  // 4 billion shares later
+  *id = blob->id;
+  registry.live_bytes += blob->footprint;
+  registry.created++;
+  registry.values.emplace(blob->id, std::move(blob));
+  return true;
+}
+
+bool ReleaseShared(uint32_t id) {
+  Registry& registry = TheRegistry();
+  SharedBlobPtr dropped;  // freed outside the lock
+  {
+    std::lock_guard<std::mutex> lock(registry.mutex);
+    auto it = registry.values.find(id);
+    if (it == registry.values.end()) return false;
+    dropped = std::move(it->second);
+    registry.values.erase(it);
+    registry.live_bytes -= dropped->footprint;
+    registry.released++;
+  }
+  registry.generation.fetch_add(1);
+  return true;
+}
+
+SharedBlobPtr FindShared(uint32_t id) {
+  Registry& registry = TheRegistry();
+  std::lock_guard<std::mutex> lock(registry.mutex);
+  auto it = registry.values.find(id);
+  return it == registry.values.end() ? nullptr : it->second;
+}
+
+v8::MaybeLocal<v8::Object> NewSharedHandle(v8::Local<v8::Context> context,
+                                           uint32_t id) {
+  v8::Isolate* isolate = context->GetIsolate();
+  v8::Local<v8::ObjectTemplate> shape = v8::ObjectTemplate::New(isolate);
+  shape->SetInternalFieldCount(1);  // a host object to ValueSerializer
+  v8::Local<v8::Object> handle;
+  if (!shape->NewInstance(context).ToLocal(&handle) ||
+      !handle
+           ->SetPrivate(context, SharedKey(isolate),
+                        v8::Integer::NewFromUnsigned(isolate, id))
+           .FromMaybe(false)) {
+    return {};
+  }
+  return handle;
+}
+
+bool SharedHandleId(v8::Local<v8::Context> context, v8::Local<v8::Value> value,
+                    uint32_t* id) {
+  if (!value->IsObject() || value->IsProxy()) return false;
+  v8::Local<v8::Object> object = value.As<v8::Object>();
+  if (object->InternalFieldCount() != 1) return false;
+  v8::Local<v8::Value> stored;
+  if (!object->GetPrivate(context, SharedKey(context->GetIsolate())).ToLocal(&stored) ||
+      !stored->IsUint32()) {
+    return false;
+  }
+  *id = stored.As<v8::Uint32>()->Value();
+  return *id != 0;
+}
+
+SharedStats GetSharedStats() {
+  Registry& registry = TheRegistry();
+  SharedStats stats;
+  {
+    std::lock_guard<std::mutex> lock(registry.mutex);
+    stats.live = registry.values.size();
+    stats.live_bytes = registry.live_bytes;
+    stats.created = registry.created;
+    stats.released = registry.released;
+  }
+  stats.materialized = registry.materialized.load();
+  return stats;
+}
+
+void CountMaterialized() { TheRegistry().materialized.fetch_add(1); }
+
+uint64_t SharedReleaseGeneration() { return TheRegistry().generation.load(); }
+
 }  // namespace v8c
+
 
 extern "C" void v8c_blob_free(thr_blob_t* blob) {
   if (blob == nullptr) return;

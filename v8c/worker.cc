@@ -18,7 +18,12 @@
  *        `return (<source>\n)` of a function compiled with
  *        ScriptCompiler::CompileFunction, so it cannot declare anything
  *        outside it, and stack frames carry the source's own line numbers
- *        under the resource name fn_name;
+ *        under the resource name fn_name.  That function has one parameter,
+ *        __threader_shared__, bound to a frozen native (SharedNative) that
+ *        the `with` composite of js/api.js calls once per shared value
+ *        (`const LUT = __threader_shared__(7)`): nothing global, so no task
+ *        can replace or observe it, and the validator refuses the name in
+ *        user code as it refuses any free identifier;
  *     4. call fn(data, ctx); run microtasks (always: nothing a task queued
  *        may run during the next one); a returned thenable is settled by
  *        running microtasks and, while V8 has background work that will post
@@ -31,6 +36,16 @@
  *        isolate is rebuilt from the snapshot before v8c_worker_run
  *        returns, so the next task never sees the change.  If that rebuild
  *        fails the worker reports itself lost (needs_replacement).
+ *
+ *   Shared values (threader.share; serializer.h): a worker materializes
+ *   each id once (deserializes it, deep-freezes it with worker_runtime.js's
+ *   deepFreeze) and caches it by id, whether it is reached through `with`
+ *   (SharedNative, which finds the value's blob among those the task's
+ *   attachment pins) or through data (ReadHostObject -> SharedResolver).
+ *   Compiled functions remember the ids they resolved.  When the registry's
+ *   release generation moved, the next task first drops cached values and
+ *   functions whose ids were released (lazily: a worker that gets no more
+ *   tasks keeps them until it is shut down or its isolate is replaced).
  *
  *   Termination: v8c_worker_terminate may come from any thread at any time.
  *   Under `run_mutex` it only acts while `running` is set (the window in
@@ -75,6 +90,7 @@ constexpr const char* kDefaultResourceName = "threader:fn";
 struct CachedFunction {
   v8::Global<v8::Function> fn;
   std::string source;  // guards against fn_hash collisions
+  std::vector<uint32_t> shared_ids;  // shared values its `with` resolved
 };
 
 /* Everything that holds V8 handles; destroyed before the isolate is. */
@@ -90,7 +106,10 @@ struct WorkerJs {
   v8::Global<v8::Object> transfer_token;
   v8::Global<v8::Value> transfer_value;
   v8::Global<v8::Value> transfer_list;
+  v8::Global<v8::Function> shared_fn;    // __threader_shared__ (SharedNative)
+  v8::Global<v8::Function> deep_freeze;  // worker_runtime.js's deepFreeze
   std::unordered_map<uint64_t, CachedFunction> functions;
+  std::unordered_map<uint32_t, v8::Global<v8::Value>> shared_values;  // by id
 };
 
 std::mutex g_timing_mutex;
@@ -167,6 +186,12 @@ struct v8c_worker_s {
   std::atomic<size_t> heap_used{0};
   uint64_t compile_count = 0;  // owner thread; read by tests
   uint64_t rebuild_count = 0;  // owner thread; read by tests
+
+  // Shared values (owner thread).
+  uint64_t shared_generation = 0;  // the registry's release generation seen
+  std::vector<uint32_t>* resolving = nullptr;  // ids a compile resolves
+  bool resolved_released = false;  // a compile resolved a released id
+  std::unique_ptr<v8c::SharedResolver> resolver;
 };
 
 namespace v8c {
@@ -279,6 +304,156 @@ void TransferNative(const v8::FunctionCallbackInfo<v8::Value>& info) {
   info.GetReturnValue().Set(worker->js->transfer_token.Get(isolate));
 }
 
+/* ---- shared values ---------------------------------------------------------------- */
+
+/* Materializes shared values once per worker (see DESIGN).  Resolve may
+ * run inside a ValueDeserializer (ReadHostObject), where V8 forbids running
+ * JS, so values are frozen afterwards, by FreezePending, before any task
+ * code can see them. */
+class WorkerSharedResolver final : public SharedResolver {
+ public:
+  explicit WorkerSharedResolver(v8c_worker_t* worker) : worker_(worker) {}
+
+  v8::MaybeLocal<v8::Value> Resolve(v8::Local<v8::Context> context,
+                                    const SharedBlobPtr& blob) override {
+    v8::Isolate* isolate = worker_->isolate;
+    WorkerJs* js = worker_->js.get();
+    if (worker_->resolving != nullptr) worker_->resolving->push_back(blob->id);
+    auto it = js->shared_values.find(blob->id);
+    if (it != js->shared_values.end()) return it->second.Get(isolate);
+    v8::Local<v8::Value> value;
+    if (!DeserializeValue(isolate, context, blob->bytes, blob->length,
+                          blob->attachment.get(), this)
+             .ToLocal(&value)) {
+      return {};
+    }
+    CountMaterialized();
+    pending_.emplace_back(isolate, value);
+    if (FindShared(blob->id)) {
+      js->shared_values[blob->id].Reset(isolate, value);
+    } else {
+      // Released while this task was queued: use it, do not keep it.
+      worker_->resolved_released = true;
+    }
+    return value;
+  }
+
+  /* Deep-freezes what Resolve made since the last call.  False (exception
+   * pending) if deepFreeze threw. */
+  bool FreezePending(v8::Local<v8::Context> context) {
+    v8::Isolate* isolate = worker_->isolate;
+    while (!pending_.empty()) {
+      v8::Local<v8::Value> argv[] = {pending_.back().Get(isolate)};
+      pending_.pop_back();
+      if (worker_->js->deep_freeze.Get(isolate)
+              ->Call(context, v8::Undefined(isolate), 1, argv)
+              .IsEmpty()) {
+        pending_.clear();
+        return false;
+      }
+    }
+    return true;
+  }
+
+  /* A failed deserialization: nothing it made may stay cached unfrozen. */
+  void DropPending() {
+    if (pending_.empty()) return;
+    v8::Isolate* isolate = worker_->isolate;
+    WorkerJs* js = worker_->js.get();
+    for (auto& value : pending_) {
+      v8::Local<v8::Value> local = value.Get(isolate);
+      for (auto it = js->shared_values.begin(); it != js->shared_values.end();) {
+        it = it->second.Get(isolate)->StrictEquals(local) ? js->shared_values.erase(it)
+                                                           : std::next(it);
+      }
+    }
+    pending_.clear();
+  }
+
+ private:
+  v8c_worker_t* worker_;
+  std::vector<v8::Global<v8::Value>> pending_;
+};
+
+WorkerSharedResolver* ResolverOf(v8c_worker_t* worker) {
+  return static_cast<WorkerSharedResolver*>(worker->resolver.get());
+}
+
+/* __threader_shared__(id): the shared value `id`, which the running task's
+ * attachment must pin (js/api.js lists the task's SharedValues in its
+ * transfer list). */
+void SharedNative(const v8::FunctionCallbackInfo<v8::Value>& info) {
+  v8c_worker_t* worker = WorkerOf(info);
+  v8::Isolate* isolate = info.GetIsolate();
+  if (info.Length() < 1 || !info[0]->IsUint32()) {
+    ThrowTypeError(isolate, "__threader_shared__(id): id must be a shared value id");
+    return;
+  }
+  uint32_t id = info[0].As<v8::Uint32>()->Value();
+  const v8c_call_t* call = worker->call;
+  const auto* attachment =
+      call != nullptr ? static_cast<const Attachment*>(call->data_attachment) : nullptr;
+  SharedBlobPtr blob;
+  if (attachment != nullptr) {
+    for (const SharedBlobPtr& pinned : attachment->shared_values) {
+      if (pinned->id == id) {
+        blob = pinned;
+        break;
+      }
+    }
+  }
+  if (!blob) {
+    auto it = worker->js->shared_values.find(id);
+    if (it != worker->js->shared_values.end() && FindShared(id)) {
+      if (worker->resolving != nullptr) worker->resolving->push_back(id);
+      info.GetReturnValue().Set(it->second.Get(isolate));
+      return;
+    }
+    isolate->ThrowException(v8::Exception::Error(Str(
+        isolate, ("threader: shared value #" + std::to_string(id) +
+                  " is not available to this task (released?)")
+                     .c_str())));
+    return;
+  }
+  v8::Local<v8::Context> context = isolate->GetCurrentContext();
+  v8::Local<v8::Value> value;
+  if (!ResolverOf(worker)->Resolve(context, blob).ToLocal(&value)) {
+    ResolverOf(worker)->DropPending();
+    return;
+  }
+  if (!ResolverOf(worker)->FreezePending(context)) {
+    ResolverOf(worker)->DropPending();
+    return;
+  }
+  info.GetReturnValue().Set(value);
+}
+
+/* Between tasks: drops cached shared values and functions whose ids were
+ * released since the last look. */
+void SweepReleasedShared(v8c_worker_t* worker) {
+  uint64_t generation = SharedReleaseGeneration();
+  if (generation == worker->shared_generation) return;
+  worker->shared_generation = generation;
+  WorkerJs* js = worker->js.get();
+  if (js == nullptr || js->shared_values.empty()) return;
+  std::vector<uint32_t> gone;
+  for (const auto& entry : js->shared_values) {
+    if (!FindShared(entry.first)) gone.push_back(entry.first);
+  }
+  if (gone.empty()) return;
+  for (uint32_t id : gone) js->shared_values.erase(id);
+  for (auto it = js->functions.begin(); it != js->functions.end();) {
+    bool stale = false;
+    for (uint32_t id : it->second.shared_ids) {
+      if (std::find(gone.begin(), gone.end(), id) != gone.end()) {
+        stale = true;
+        break;
+      }
+    }
+    it = stale ? js->functions.erase(it) : std::next(it);
+  }
+}
+
 v8::MaybeLocal<v8::Function> NewNative(v8::Local<v8::Context> context,
                                        v8::FunctionCallback callback,
                                        v8c_worker_t* worker, const char* name,
@@ -355,10 +530,15 @@ v8::MaybeLocal<v8::Function> CompileTaskFunction(v8c_worker_t* worker,
   v8::ScriptOrigin origin = compat::NewScriptOrigin(isolate, resource, 0, -8);
   v8::ScriptCompiler::Source script_source(source, origin);
   v8::Local<v8::Function> wrapper;
-  if (!compat::CompileFunctionBody(context, &script_source).ToLocal(&wrapper))
+  // A FunctionBody, as compat::CompileFunctionBody, with one parameter: the
+  // shared-value resolver of the `with` composite (see DESIGN).
+  v8::Local<v8::String> params[] = {Str(isolate, "__threader_shared__")};
+  if (!v8::ScriptCompiler::CompileFunction(context, &script_source, 1, params)
+           .ToLocal(&wrapper))
     return {};
   v8::Local<v8::Value> fn;
-  if (!wrapper->Call(context, v8::Undefined(isolate), 0, nullptr).ToLocal(&fn))
+  v8::Local<v8::Value> args[] = {worker->js->shared_fn.Get(isolate)};
+  if (!wrapper->Call(context, v8::Undefined(isolate), 1, args).ToLocal(&fn))
     return {};
   if (!fn->IsFunction()) {
     ThrowTypeError(isolate,
@@ -382,12 +562,23 @@ v8::MaybeLocal<v8::Function> GetTaskFunction(v8c_worker_t* worker,
     return it->second.fn.Get(worker->isolate);
   }
   v8::Local<v8::Function> fn;
-  if (!CompileTaskFunction(worker, context, call).ToLocal(&fn)) return {};
+  std::vector<uint32_t> resolved;
+  worker->resolving = &resolved;
+  worker->resolved_released = false;
+  bool compiled = CompileTaskFunction(worker, context, call).ToLocal(&fn);
+  worker->resolving = nullptr;
+  if (!compiled) return {};
+  if (worker->resolved_released) {
+    // It holds a value released meanwhile: run it once, do not keep it.
+    if (it != functions.end()) functions.erase(it);
+    return fn;
+  }
   if (it == functions.end() && functions.size() >= kMaxCachedFunctions)
     functions.clear();  // crude bound; a worker rarely sees this many sources
   CachedFunction& entry = functions[call->fn_hash];
   entry.fn.Reset(worker->isolate, fn);
   entry.source.assign(call->fn_source, call->fn_source_length);
+  entry.shared_ids = std::move(resolved);
   return fn;
 }
 
@@ -478,9 +669,11 @@ v8c_outcome_t RunTask(v8c_worker_t* worker, v8::Local<v8::Context> context,
 
   v8::Local<v8::Value> data = v8::Undefined(isolate);
   if (call->data != nullptr && call->data_length > 0 &&
-      !DeserializeValue(isolate, context, call->data, call->data_length,
-                        call->data_attachment)
-           .ToLocal(&data)) {
+      (!DeserializeValue(isolate, context, call->data, call->data_length,
+                         call->data_attachment, worker->resolver.get())
+            .ToLocal(&data) ||
+       !ResolverOf(worker)->FreezePending(context))) {
+    ResolverOf(worker)->DropPending();
     if (Stopping(worker)) return V8C_TERMINATED;
     std::string text = "data could not be deserialized";
     if (try_catch.HasCaught())
@@ -566,8 +759,10 @@ v8c_outcome_t RunTask(v8c_worker_t* worker, v8::Local<v8::Context> context,
     transfer_list = worker->js->transfer_list.Get(isolate);
   }
   std::string error;
+  // Answer in the fast format only to a sender that used it (serializer.h).
+  bool fast = IsFastPathBlob(call->data, call->data_length);
   if (!SerializeValue(isolate, context, value, transfer_list, result, &error,
-                      "result")) {
+                      "result", fast, call->data_attachment)) {
     if (Stopping(worker)) return V8C_TERMINATED;
     SetText(result, error);
     return V8C_CLONE;
@@ -685,8 +880,8 @@ bool SetUpContext(v8c_worker_t* worker, v8c_startup_timing_t* timing) {
 
   v8::Local<v8::Value> lockdown_args[] = {random_buffer, additions};
   v8::Local<v8::Value> locked, verify, regexp_intact, regexp_prototype;
-  v8::Local<v8::Function> describe_error, make_error, make_context;
-  v8::Local<v8::Function> progress, cancelled, transfer;
+  v8::Local<v8::Function> describe_error, make_error, make_context, deep_freeze;
+  v8::Local<v8::Function> progress, cancelled, transfer, shared_fn;
   v8::Local<v8::Value> ctx;
   v8::Local<v8::Object> token = v8::Object::New(
       isolate, v8::Null(isolate), nullptr, nullptr, 0);
@@ -708,6 +903,9 @@ bool SetUpContext(v8c_worker_t* worker, v8c_startup_timing_t* timing) {
       get_function("describeError", &describe_error) &&
       get_function("makeError", &make_error) &&
       get_function("makeContext", &make_context) &&
+      get_function("deepFreeze", &deep_freeze) &&
+      NewNative(context, SharedNative, worker, "__threader_shared__", 1).ToLocal(&shared_fn) &&
+      shared_fn->SetIntegrityLevel(context, v8::IntegrityLevel::kFrozen).FromMaybe(false) &&
       NewNative(context, ProgressNative, worker, "progress", 1).ToLocal(&progress) &&
       NewNative(context, CancelledNative, worker, "isCancelled", 0).ToLocal(&cancelled) &&
       NewNative(context, TransferNative, worker, "transfer", 2).ToLocal(&transfer) &&
@@ -734,7 +932,11 @@ bool SetUpContext(v8c_worker_t* worker, v8c_startup_timing_t* timing) {
   js->regexp_shape = compat::ShapeOf(regexp_prototype.As<v8::Object>());
   js->ctx.Reset(isolate, ctx.As<v8::Object>());
   js->transfer_token.Reset(isolate, token);
+  js->shared_fn.Reset(isolate, shared_fn);
+  js->deep_freeze.Reset(isolate, deep_freeze);
   worker->js = std::move(js);
+  worker->resolver = std::make_unique<WorkerSharedResolver>(worker);
+  worker->shared_generation = SharedReleaseGeneration();
   timing->harden_ms = MillisSince(start);
   return true;
 }
@@ -819,6 +1021,7 @@ v8c_outcome_t RunInIsolate(v8c_worker_t* worker, const v8c_call_t* call,
   v8::Context::Scope context_scope(context);
 
   Reseed(worker, call->seed);
+  SweepReleasedShared(worker);
   worker->call = call;
   worker->transfer_pending = false;
 
