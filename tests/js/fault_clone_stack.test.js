@@ -213,12 +213,12 @@ test('result: uncloneable values are named by a result... path', async () => {
   }
 });
 
-test('result: a WeakRef is named by path, as it is in data', { ...real, todo: isMock ? false : 'bug: v8c/serializer.cc names no path for a WeakRef in a result (data gets data.w)' }, async () => {
+test('result: a WeakRef is named by path, as it is in data', { ...real }, async () => {
   const err = await failure(() => ({ w: new WeakRef({}) }));
   assertClone(err, 'result.w', 'WeakRef result');
 });
 
-test('an Error whose cause cannot be cloned: the path names the cause', { todo: 'bug: no path for an uncloneable Error.cause (js/api.js treats Error as a leaf; v8c/serializer.cc does not look inside)' }, async () => {
+test('an Error whose cause cannot be cloned: the path names the cause', {}, async () => {
   const dataErr = await failure((d) => d, { e: new Error('x', { cause: () => 1 }) });
   assertClone(dataErr, 'data.e.cause', 'Error.cause in data');
   const resultErr = await failure(() => ({ e: new Error('x', { cause: () => 1 }) }));

@@ -289,7 +289,7 @@ test('a spin after a heap loss on the same worker still times out (timer works o
   assert.equal(await within(run, 3000, 'cancel on the new isolate'), 'AbortError');
 });
 
-test('maxHeapMB also bounds ArrayBuffer memory: 1 GB of buffers under a 64 MB limit fails cleanly', { ...real, todo: real.skip ? false : 'gap: maxHeapMB bounds only the V8 heap; ArrayBuffer backing stores (v8c/platform.cc allocator) are not counted, so a task under maxHeapMB: 64 can hold 6 GB of buffers and a runaway one takes the whole process down (OOM killer) instead of losing its isolate' }, async () => {
+test('maxHeapMB also bounds ArrayBuffer memory: 1 GB of buffers under a 64 MB limit fails cleanly', { ...real }, async () => {
   const out = await within(thread.all(threader(() => {
     const keep = [];
     for (let i = 0; i < 16; i++) keep.push(new ArrayBuffer(64 * 1024 * 1024));  // lazily zeroed: no RSS
@@ -299,7 +299,7 @@ test('maxHeapMB also bounds ArrayBuffer memory: 1 GB of buffers under a 64 MB li
   assert.ok(out.code === 'ERR_THREADER_WORKER' || out instanceof RangeError, String(out));
 });
 
-test('maxHeapMB set after the pool started applies to the next tasks', { ...real, todo: real.skip ? false : 'bug: configure({maxHeapMB}) reaches only isolates made afterwards (js/BINDING.md); the running workers keep their old limit until they lose an isolate, so threader.config({ maxHeapMB: 64 }) on a warm pool has no effect at all: a 104 MB task still succeeds (v8c/worker.cc / src/executor_v8.c: recycle idle isolates when the limit changes)' }, async () => {
+test('maxHeapMB set after the pool started applies to the next tasks', { ...real }, async () => {
   threader.config({ maxHeapMB: null });
   await threader.shutdown();
   await thread.all(Array.from({ length: 8 }, (_, i) => threader((x) => x, i)));  // the pool is warm

@@ -69,7 +69,7 @@ test('a data getter cancels a later task of the same batch', { skip }, () => {
   assert.equal(r.pending, 0);
 });
 
-test('a data getter cancels an earlier task of the same batch: the others are unaffected, node exits', { skip, todo: skip ? false : 'bug: v8c/host_binding.cc Submit: binding.cancel() of a task already in batch_ but not yet thr_submit()ted makes thr_submit fail (THR_EINVAL): every other task of the batch fails with "RangeError: invalid argument", and the in-flight count ends one too low: the next task submitted does not keep node alive (node exits, its promise never settles) and once it completes pending() reads 2^64-1' }, () => {
+test('a data getter cancels an earlier task of the same batch: the others are unaffected, node exits', { skip }, () => {
   const r = run(`
     const others = [0, 1, 2].map((i) => threader((x) => x, i));
     const self = threader((d) => d.x, { get x() { others[0].cancel(); return 'me'; } });
@@ -155,7 +155,9 @@ test('onError and trace hooks that call back into Threader', { skip }, () => {
       }
     } });
     thread.fire(threader(() => { throw new Error('first'); }));
-    setTimeout(() => report('onError', [second]), 200);
+    // Wait for the hook however slow the machine is, then report.
+    const wait = () => (second === undefined ? setTimeout(wait, 20) : report('onError', [second]));
+    setTimeout(wait, 20);
   `);
   assert.ok(r.out[0] === 2 || ABORT.test(String(r.out[0])), String(r.out[0]));
   assert.equal(r.after, 42);
