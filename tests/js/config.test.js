@@ -22,7 +22,8 @@ test('config() returns the current settings, frozen', () => {
   assert.ok(Object.isFrozen(c));
   assert.equal(c.workerTimeout, 0);
   assert.equal(c.enableValidation, true);
-  assert.equal(c.transferMode, 'auto');
+  // 'shared' by default: only opts.transfer is moved (docs/DATA.md).
+  assert.equal(c.transferMode, 'shared');
   assert.equal(c.onError, null);
   assert.ok(Number.isInteger(c.maxWorkers) && c.maxWorkers >= 1, String(c.maxWorkers));
 });
