@@ -12,6 +12,10 @@
 //   --threshold     instead: clone vs transfer cost per size (1 KiB .. 64 MiB),
 //                   the measurement behind transferMode 'auto''s threshold
 //                   (JSON: transfer-threshold.json next to --json)
+//   --tiny[=N]      instead: N (default 20000) tiny tasks, each awaited
+//                   alone (`await thread.all(threader(x => x + 1, i))`), and
+//                   the same N in one thread.all: us per task, for the
+//                   primitive fast path (compare builds with THREADER_ADDON)
 //   --no-json       print only
 //
 // Definitions (printed with the table):
@@ -40,7 +44,7 @@ const ROOT = path.resolve(__dirname, '..');
 
 function parseArgs(argv) {
   const opts = { mb: 64, reps: 9, json: path.join(__dirname, 'results', 'transfer.json'),
-    threshold: false, check: true };
+    threshold: false, check: true, tiny: 0 };
   for (const a of argv) {
     let m;
     if ((m = /^--mb=(\d+(?:\.\d+)?)$/.exec(a))) opts.mb = Number(m[1]);
@@ -48,6 +52,8 @@ function parseArgs(argv) {
     else if ((m = /^--json=(.+)$/.exec(a))) opts.json = path.resolve(m[1]);
     else if (a === '--no-json') opts.json = null;
     else if (a === '--threshold') opts.threshold = true;
+    else if (a === '--tiny') opts.tiny = 20000;
+    else if ((m = /^--tiny=(\d+)$/.exec(a))) opts.tiny = Number(m[1]);
     else if (a === '--no-check') opts.check = false;
     else if (a === '-h' || a === '--help') {
       process.stdout.write(fs.readFileSync(__filename, 'utf8').split('\n').slice(1, 32)
@@ -88,6 +94,7 @@ async function main() {
   const { threader, thread } = require(ROOT);
   threader.config({ maxWorkers: 1 });  // one worker: every task sees the same one
   if (opts.threshold) return thresholdMode(threader, thread, opts);
+  if (opts.tiny > 0) return tinyMode(threader, thread, opts);
 
   const n = Math.round(opts.mb * 1024 * 1024 / 8);
   const bytes = n * 8;
@@ -338,6 +345,44 @@ async function thresholdMode(threader, thread, opts) {
       crossover }, null, 2) + '\n');
     console.log(`wrote ${path.relative(process.cwd(), file)}`);
   }
+  await threader.shutdown();
+}
+
+// The primitive fast path: per-task cost of tiny tasks (number in, number
+// out), awaited one at a time (latency: serialization on both sides, one
+// wakeup each way) and all at once (throughput).  Prints one JSON line.
+async function tinyMode(threader, thread, opts) {
+  const n = opts.tiny;
+  const f = (x) => x + 1;
+  threader.config({ maxWorkers: null });
+  for (let i = 0; i < 2000; i++) await thread.all(threader(f, i));  // warm up
+  const one = [];
+  const all = [];
+  const cpuOne = [];
+  const cpuAll = [];
+  const cpu = () => {
+    const u = process.cpuUsage();
+    return u.user + u.system;  // us, every thread of the process
+  };
+  for (let r = 0; r < Math.max(3, Math.min(opts.reps, 5)); r++) {
+    let c0 = cpu();
+    let t0 = now();
+    for (let i = 0; i < n; i++) await thread.all(threader(f, i));
+    one.push((now() - t0) * 1e3 / n);
+    cpuOne.push((cpu() - c0) / n);
+    const tasks = [];
+    c0 = cpu();
+    t0 = now();
+    for (let i = 0; i < n; i++) tasks.push(threader(f, i));
+    const out = await thread.all(tasks);
+    all.push((now() - t0) * 1e3 / n);
+    cpuAll.push((cpu() - c0) / n);
+    if (out[n - 1] !== n) throw new Error('wrong result');
+  }
+  console.log(JSON.stringify({ tiny: n, addon: process.env.THREADER_ADDON || 'default',
+    awaitedUsPerTask: median(one), batchUsPerTask: median(all),
+    awaitedCpuUsPerTask: median(cpuOne), batchCpuUsPerTask: median(cpuAll),
+    samples: { one, all, cpuOne, cpuAll } }));
   await threader.shutdown();
 }
 

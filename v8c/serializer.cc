@@ -124,6 +124,15 @@ enum FastTag : uint8_t {
 };
 constexpr uint8_t kV8VersionTag = 0xFF;
 
+// Building with V8C_DISABLE_FAST_PATH defined (gn arg node_defines for the
+// addon) writes every value in V8's format: the "before" of docs/DATA.md's
+// measurement of the fast path.  Reading accepts both formats either way.
+#if defined(V8C_DISABLE_FAST_PATH)
+constexpr bool kFastPathEnabled = false;
+#else
+constexpr bool kFastPathEnabled = true;
+#endif
+
 /* Writes a primitive that the fast path covers into *out.  Returns false
  * (nothing written) for anything else: objects, symbols, bigints. */
 bool FastSerialize(v8::Isolate* isolate, v8::Local<v8::Value> value,
@@ -829,6 +838,7 @@ bool Serialize(v8::Isolate* isolate, v8::Local<v8::Context> context,
                const char* root_name, bool out_of_line, bool fast_path,
                const Attachment* movable_from) {
   *out = thr_blob_t{};
+  fast_path = fast_path && kFastPathEnabled;
   bool no_list = transfer_list.IsEmpty() || transfer_list->IsUndefined();
   // The fast path: a primitive with no transfer list at all.
   if (fast_path && no_list && !value->IsObject() && FastSerialize(isolate, value, out))
@@ -1024,11 +1034,10 @@ v8::MaybeLocal<v8::Value> FastDeserialize(v8::Isolate* isolate,
 
 }  // namespace
 
-v8::MaybeLocal<v8::Value> DeserializeValue(v8::Isolate* isolate,
-                                           v8::Local<v8::Context> context,
-                                           const uint8_t* bytes, size_t length,
-                                           const void* attachment_ptr,
-                                           SharedResolver* resolver) {
+v8::MaybeLocal<v8::Value> DeserializeValue(
+    v8::Isolate* isolate, v8::Local<v8::Context> context, const uint8_t* bytes,
+    size_t length, const void* attachment_ptr, SharedResolver* resolver,
+    std::vector<v8::Local<v8::ArrayBuffer>>* adopted) {
   const auto* attachment = static_cast<const Attachment*>(attachment_ptr);
   if (bytes == nullptr || length == 0) {
     isolate->ThrowException(NewDataCloneError(
@@ -1041,9 +1050,10 @@ v8::MaybeLocal<v8::Value> DeserializeValue(v8::Isolate* isolate,
   delegate.set_deserializer(&deserializer);
   if (attachment != nullptr) {
     for (size_t i = 0; i < attachment->transferred.size(); ++i) {
-      deserializer.TransferArrayBuffer(
-          static_cast<uint32_t>(i),
-          v8::ArrayBuffer::New(isolate, attachment->transferred[i]));
+      v8::Local<v8::ArrayBuffer> buffer =
+          v8::ArrayBuffer::New(isolate, attachment->transferred[i]);
+      if (adopted != nullptr) adopted->push_back(buffer);
+      deserializer.TransferArrayBuffer(static_cast<uint32_t>(i), buffer);
     }
   }
   if (!deserializer.ReadHeader(context).FromMaybe(false)) return {};

@@ -144,13 +144,15 @@ inline bool IsFastPathBlob(const uint8_t* bytes, size_t length) {
 }
 
 /* Deserializes wire bytes.  `attachment` is the blob's attachment (may be
- * NULL).  On failure returns an empty handle with an exception pending, as
+ * NULL).  `adopted`, if given, receives the ArrayBuffers made over the
+ * attachment's transferred (moved or out-of-line) backing stores: a worker
+ * detaches them when its task is over, which lets their memory go at once
+ * instead of at the worker's next garbage collection.  On failure returns an empty handle with an exception pending, as
  * V8 APIs do: call it inside a v8::TryCatch.  Hostile bytes fail cleanly. */
-v8::MaybeLocal<v8::Value> DeserializeValue(v8::Isolate* isolate,
-                                           v8::Local<v8::Context> context,
-                                           const uint8_t* bytes, size_t length,
-                                           const void* attachment,
-                                           SharedResolver* resolver = nullptr);
+v8::MaybeLocal<v8::Value> DeserializeValue(
+    v8::Isolate* isolate, v8::Local<v8::Context> context, const uint8_t* bytes,
+    size_t length, const void* attachment, SharedResolver* resolver = nullptr,
+    std::vector<v8::Local<v8::ArrayBuffer>>* adopted = nullptr);
 v8::MaybeLocal<v8::Value> DeserializeValue(v8::Isolate* isolate,
                                            v8::Local<v8::Context> context,
                                            const thr_blob_t& blob);

@@ -663,14 +663,15 @@ void Settle(v8c_worker_t* worker, v8::Local<v8::Promise> promise) {
 }
 
 v8c_outcome_t RunTask(v8c_worker_t* worker, v8::Local<v8::Context> context,
-                      const v8c_call_t* call, thr_blob_t* result) {
+                      const v8c_call_t* call, thr_blob_t* result,
+                      std::vector<v8::Local<v8::ArrayBuffer>>* adopted) {
   v8::Isolate* isolate = worker->isolate;
   v8::TryCatch try_catch(isolate);
 
   v8::Local<v8::Value> data = v8::Undefined(isolate);
   if (call->data != nullptr && call->data_length > 0 &&
       (!DeserializeValue(isolate, context, call->data, call->data_length,
-                         call->data_attachment, worker->resolver.get())
+                         call->data_attachment, worker->resolver.get(), adopted)
             .ToLocal(&data) ||
        !ResolverOf(worker)->FreezePending(context))) {
     ResolverOf(worker)->DropPending();
@@ -1029,12 +1030,20 @@ v8c_outcome_t RunInIsolate(v8c_worker_t* worker, const v8c_call_t* call,
   // A stop requested before the window opened found nothing to terminate
   // (v8c_worker_terminate is a no-op outside it); the caller sets the stop
   // flag before it calls terminate, so checking it here closes that gap.
+  // ArrayBuffers over the backing stores that came with the data (moved or
+  // cloned out of line): detached once the task is over, so that their
+  // memory goes now, not at this isolate's next GC; nothing in the worker
+  // may use them after the task (and a result that carried one moved it).
+  std::vector<v8::Local<v8::ArrayBuffer>> adopted;
   v8c_outcome_t outcome =
       call->hooks.is_cancelled != nullptr &&
               call->hooks.is_cancelled(call->hooks.arg) != 0
           ? V8C_TERMINATED
-          : RunTask(worker, context, call, result);
+          : RunTask(worker, context, call, result, &adopted);
   CloseRunWindow(worker);
+  for (v8::Local<v8::ArrayBuffer> buffer : adopted) {
+    if (!buffer->WasDetached()) compat::DetachArrayBuffer(buffer);
+  }
 
   worker->call = nullptr;
   worker->transfer_pending = false;
