@@ -6,7 +6,9 @@
 //
 // Task functions run in another isolate: they see only their parameters,
 // ECMAScript built-ins and the names injected with `opts.with`.  Their data
-// and results cross by structured clone (or are moved, see `transfer`).
+// and results cross by structured clone, or are moved (`opts.transfer`,
+// `ctx.transfer`, `transferMode`), or are shared (SharedArrayBuffer,
+// `threader.share`): docs/DATA.md is the contract.
 
 /** Where a task is in its life. */
 export type TaskStatus = 'pending' | 'running' | 'completed' | 'failed' | 'cancelled';
@@ -15,15 +17,27 @@ export type TaskStatus = 'pending' | 'running' | 'completed' | 'failed' | 'cance
 export type Priority = 'high' | 'normal' | 'low';
 
 /**
- * How ArrayBuffers in a task's data cross to the worker.
- * - `'auto'` (default) and `'shared'`: the buffers listed in `opts.transfer`
- *   are moved, everything else is copied; SharedArrayBuffers are shared.
- * - `'clone'`: everything is copied; `opts.transfer` is ignored.
- * - `'transfer'`: `opts.transfer` plus every ArrayBuffer at the top level of
- *   data (data itself, its direct elements or property values, the buffers
- *   of typed arrays and DataViews there) are moved.  A moved buffer is
- *   detached in the caller (byteLength 0), as with postMessage; views that
- *   share it (e.g. `subarray`s) are detached too.
+ * Which ArrayBuffers of a task's data are moved to the worker instead of
+ * copied.  A moved buffer is detached in the caller (byteLength 0, its
+ * typed arrays and DataViews read as empty), as with postMessage; other
+ * views over it are detached too.  In every mode SharedArrayBuffers (and
+ * typed arrays over them) and `threader.share` values are shared, never
+ * copied, and buffers that cannot move (WebAssembly memory) are copied.
+ * - `'shared'` (the default): only the buffers listed in `opts.transfer`
+ *   move; everything else is copied (postMessage semantics).  The default is
+ *   not `'auto'` because whether a caller's array survives the call would
+ *   then depend on its size.
+ * - `'auto'`: `opts.transfer`, plus every buffer of 8 KiB or more (the
+ *   measured point where moving beats copying, docs/DATA.md) found at the
+ *   top of data: data itself, its elements or property values, and theirs
+ *   when they are plain objects or arrays (the first 64 of each).  Smaller
+ *   buffers are copied.
+ * - `'transfer'`: `opts.transfer`, plus every buffer at the top level of
+ *   data (data itself, its direct elements or property values), any size.
+ * - `'clone'`: nothing moves; `opts.transfer` is ignored.
+ * `'auto'` and `'transfer'` move a typed array's or DataView's buffer only
+ * when the view covers all of it: a subarray, or a small Node Buffer (which
+ * lives in a pool shared with other Buffers), is copied.
  */
 export type TransferMode = 'auto' | 'clone' | 'transfer' | 'shared';
 
@@ -43,7 +57,10 @@ export interface TaskContext {
   readonly cancelled: boolean;
   /**
    * Return `ctx.transfer(value, buffers)` to move `buffers` (found inside
-   * `value`) back to the caller instead of copying them.
+   * `value`) back to the caller instead of copying them; the worker's views
+   * over them are detached.  (A large buffer that came in with the task's
+   * data and goes back in its result is moved back anyway: nothing in the
+   * worker can see it after the task.)
    */
   transfer<T>(value: T, buffers: ArrayBuffer[]): T;
 }
@@ -64,7 +81,11 @@ export interface TaskOptions {
   retries?: number;
   /** Aborting it cancels the task; an already aborted signal cancels it at once. */
   signal?: AbortSignalLike | null;
-  /** ArrayBuffers in data to move to the worker instead of copying them. */
+  /**
+   * ArrayBuffers in data to move to the worker instead of copying them:
+   * detached in the caller once the task is submitted (the microtask after
+   * the thread.* call that started it).  Ignored under transferMode 'clone'.
+   */
   transfer?: ArrayBuffer[];
   /** Overrides config's `transferMode` for this task. */
   transferMode?: TransferMode;
@@ -74,7 +95,8 @@ export interface TaskOptions {
    * Pure helper functions and constants bound by name inside the task
    * function (and inside each other).  Helpers are validated like the task
    * function; constants must be primitives, arrays, plain objects or typed
-   * arrays.  Merged over config's `with`.
+   * arrays, or SharedValues (`threader.share`), which bind the shared value
+   * itself and cross to each worker once.  Merged over config's `with`.
    */
   with?: Record<string, unknown> | null;
   /** Called on the host with each progress report. */
@@ -214,6 +236,8 @@ export interface WorkerStats {
 export type Stats = WorkerStats[] & {
   /** Sums over the workers, and `workers`: how many. */
   totals: { [K in keyof WorkerStats]: number } & { workers: number };
+  /** The shared-value registry (threader.share), where the binding has one. */
+  shared?: SharedStats;
   /** Host-side task counters. */
   tasks: {
     created: number;
@@ -232,6 +256,41 @@ export type Stats = WorkerStats[] & {
   };
 };
 
+/** Counters of threader.share(), for the whole process. */
+export interface SharedStats {
+  /** Shared values registered and not released. */
+  live: number;
+  /** Their serialized size plus their SharedArrayBuffer memory, in bytes. */
+  liveBytes: number;
+  created: number;
+  released: number;
+  /** How many times a worker deserialized a shared value (once per worker and value). */
+  materialized: number;
+}
+
+/**
+ * A read-only input shared by many tasks, made by `threader.share(value)`:
+ * it crosses to each worker once (not once per task), where it is
+ * deserialized once, deep-frozen and cached.  Use it in `with` (task or
+ * config): `threader(fn, x, { with: { LUT } })` binds `LUT` to the value.
+ * A SharedValue of an object may also appear in data, at any depth, where
+ * the worker sees the value.  The handle itself is frozen.
+ */
+export interface SharedValue {
+  /** The id tasks refer to. */
+  readonly id: number;
+  /** Whether release() was called (or the value was released otherwise). */
+  readonly released: boolean;
+  /**
+   * Lets the value go.  Tasks started before the call still get it; tasks
+   * started afterwards fail with ERR_THREADER_SHARE_RELEASED.  Workers drop
+   * their copies before their next task.  Returns whether this call
+   * released it.  A SharedValue nobody references any more is released
+   * automatically (FinalizationRegistry) where the host has one.
+   */
+  release(): boolean;
+}
+
 export interface Threader {
   /**
    * Makes a task; nothing runs until a thread.* call.  Throws synchronously:
@@ -244,6 +303,18 @@ export interface Threader {
 
   /** Changes settings (all or nothing) and returns the settings in force. */
   config(options?: ConfigOptions | null): ThreaderConfig;
+  /**
+   * Shares a read-only value with every task that names it (see
+   * SharedValue).  ArrayBuffers, typed arrays and DataViews (also inside
+   * the value) are copied once into SharedArrayBuffers: every worker reads
+   * that one memory, which JavaScript cannot freeze, so treat it as read
+   * only.  Other values are serialized once.  Later changes to `value` are
+   * not seen.  Throws a ThreaderError with code ERR_THREADER_SHARE (and
+   * `path`, e.g. "value.cb") for what cannot be cloned.
+   */
+  share<T>(value: T): SharedValue;
+  /** The class of SharedValue handles (for instanceof); not constructible. */
+  readonly SharedValue: abstract new () => SharedValue;
   stats(): Stats;
   /**
    * Cancels every started, unsettled task (AbortError), stops the workers

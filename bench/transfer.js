@@ -69,6 +69,21 @@ function parseArgs(argv) {
 
 const now = () => Number(process.hrtime.bigint()) / 1e6;  // ms
 
+// A full GC between rows (never inside a timed loop), so that each row
+// starts without the garbage of the one before: fresh memory is expensive
+// here (see the memcpy rows) and a row should not pay for another's.
+const gc = (() => {
+  if (typeof global.gc === 'function') return global.gc;
+  require('node:v8').setFlagsFromString('--expose-gc');
+  return require('node:vm').runInNewContext('gc');
+})();
+async function between() {
+  for (let i = 0; i < 3; i++) {
+    gc();
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
 function median(xs) {
   const s = [...xs].sort((a, b) => a - b);
   const n = s.length;
@@ -130,25 +145,28 @@ async function main() {
   // memcpy, preallocated target (touched once so its pages exist).
   const target = new Float64Array(n);
   target.set(src);
+  await between();
   const preSamples = [];
   for (let r = 0; r < reps; r++) {
     const t0 = now();
     target.set(src);
     preSamples.push(now() - t0);
   }
-  row('memcpy (preallocated, TypedArray#set)', 'memcpy', preSamples, bytes);
+  row('memcpy (preallocated, TypedArray#set)', 'memcpy', preSamples, bytes, { copies: 1 });
 
   const buf = Buffer.from(src.buffer);
   const bufTarget = Buffer.allocUnsafe(bytes);
   buf.copy(bufTarget);
+  await between();
   const copySamples = [];
   for (let r = 0; r < reps; r++) {
     const t0 = now();
     buf.copy(bufTarget);
     copySamples.push(now() - t0);
   }
-  row('memcpy (preallocated, Buffer#copy)', 'memcpy', copySamples, bytes);
+  row('memcpy (preallocated, Buffer#copy)', 'memcpy', copySamples, bytes, { copies: 1 });
 
+  await between();
   const freshSamples = [];
   for (let r = 0; r < reps; r++) {
     const t0 = now();
@@ -157,18 +175,20 @@ async function main() {
     freshSamples.push(now() - t0);
     if (fresh[n - 1] !== -1) throw new Error('memcpy went wrong');
   }
-  row('memcpy (fresh allocation)', 'memcpy', freshSamples, bytes);
+  row('memcpy (fresh allocation)', 'memcpy', freshSamples, bytes, { copies: 1 });
 
   // Empty task: the fixed cost of a round trip.
+  await between();
   const emptySamples = [];
   for (let r = 0; r < reps; r++) {
     const t0 = now();
     await thread.all(threader(nothing));
     emptySamples.push(now() - t0);
   }
-  row('empty task (no data)', 'fixed', emptySamples, 0);
+  row('empty task (no data)', 'fixed', emptySamples, 0, { copies: 0 });
 
   // Clone: copied in, copied back.
+  await between();
   const cloneSamples = [];
   let cloneOk = true;
   for (let r = 0; r < reps; r++) {
@@ -177,19 +197,38 @@ async function main() {
     cloneSamples.push(now() - t0);
     cloneOk = cloneOk && sameEnds(out, n) && out.buffer !== src.buffer && src.length === n;
   }
-  const cloneRow = row('clone round trip', 'clone', cloneSamples, 2 * bytes, { ok: cloneOk });
+  // One copy: in, copied once (out of line); back, the worker's copy is moved.
+  const cloneRow = row('clone round trip', 'clone', cloneSamples, 2 * bytes,
+                       { ok: cloneOk, copies: 1 });
+
+  // Clone, and a new array back: the worker's slice() is a copy of its own,
+  // which goes back by copy (it did not come with the task).
+  await between();
+  const sliceSamples = [];
+  const slice = (d) => d.slice();
+  await thread.all(threader(slice, new Float64Array(16)));
+  for (let r = 0; r < reps; r++) {
+    const t0 = now();
+    const [out] = await thread.all(threader(slice, src, { transferMode: 'clone' }));
+    sliceSamples.push(now() - t0);
+    if (!sameEnds(out, n)) throw new Error('slice round trip went wrong');
+  }
+  row('clone round trip, a new array back (d.slice())', 'clone', sliceSamples, 2 * bytes,
+      { copies: 3 });
 
   // Clone, one way (host -> worker only; the worker returns a number).
+  await between();
   const inSamples = [];
   for (let r = 0; r < reps; r++) {
     const t0 = now();
     await thread.all(threader((d) => d.length, src, { transferMode: 'clone' }));
     inSamples.push(now() - t0);
   }
-  row('clone one way (host -> worker)', 'clone', inSamples, bytes);
+  row('clone one way (host -> worker)', 'clone', inSamples, bytes, { copies: 1 });
 
   // Transfer: moved in (opts.transfer), moved back (ctx.transfer).
   let moving = fill(new Float64Array(n));
+  await between();
   const transferSamples = [];
   let detached = true;
   let transferOk = true;
@@ -205,9 +244,10 @@ async function main() {
     moving = out;
   }
   const transferRow = row('transfer round trip', 'transfer', transferSamples, 2 * bytes,
-                          { ok: transferOk, hostDetached: detached });
+                          { ok: transferOk, hostDetached: detached, copies: 0 });
 
   // transferMode 'auto' (the threshold picks transfer for 64 MiB).
+  await between();
   const autoSamples = [];
   let autoDetached = true;
   for (let r = 0; r < reps; r++) {
@@ -219,12 +259,13 @@ async function main() {
     moving = out;
   }
   row("transferMode 'auto' round trip", 'transfer', autoSamples, 2 * bytes,
-      { hostDetached: autoDetached });
+      { hostDetached: autoDetached, copies: 0 });
 
   // Shared: the worker writes into the host's SharedArrayBuffer in place.
   const sab = new SharedArrayBuffer(bytes);
   const shared = new Float64Array(sab);
   shared.set(src);
+  await between();
   const sharedSamples = [];
   let visible = true;
   for (let r = 0; r < reps; r++) {
@@ -237,7 +278,7 @@ async function main() {
       shared[n - 1] === 42 && shared.buffer === sab;
   }
   const sharedRow = row('shared (SharedArrayBuffer, written in place)', 'shared',
-                        sharedSamples, 2 * bytes, { visibleToHost: visible });
+                        sharedSamples, 2 * bytes, { visibleToHost: visible, copies: 0 });
 
   const memcpyFresh = rows.find((r) => r.name === 'memcpy (fresh allocation)');
   const memcpyPre = rows.find((r) => r.name.startsWith('memcpy (preallocated, Typed'));
@@ -255,17 +296,21 @@ async function main() {
   const lines = [];
   lines.push(`Threader data movement, ${opts.mb} MiB Float64Array, median of ${reps}, ` +
              `${os.cpus().length} CPUs, Node ${process.version}`);
-  lines.push(`${pad('row', 46)}${lpad('ms', 10)}${lpad('GB/s', 9)}${lpad('vs memcpy', 11)}` +
-             `${lpad('vs clone', 10)}`);
+  lines.push(`${pad('row', 48)}${lpad('ms', 9)}${lpad('GB/s', 9)}${lpad('copies', 8)}` +
+             `${lpad('%memcpy', 9)}${lpad('%fresh', 9)}${lpad('%clone', 9)}`);
   for (const r of rows) {
-    const vsMem = r.bytesMoved > 0 ? `${(100 * r.gbps / memcpyFresh.gbps).toFixed(0)}%` : '';
-    const vsClone = r.kind === 'memcpy' ? '' : `${(100 * r.ms / cloneRow.ms).toFixed(2)}%`;
-    lines.push(`${pad(r.name, 46)}${lpad(r.ms.toFixed(2), 10)}` +
-               `${lpad(r.bytesMoved > 0 ? r.gbps.toFixed(2) : '-', 9)}${lpad(vsMem, 11)}` +
-               `${lpad(vsClone, 10)}`);
+    const pct = (x) => `${(100 * x).toFixed(0)}%`;
+    const moved = r.bytesMoved > 0;
+    lines.push(`${pad(r.name, 48)}${lpad(r.ms.toFixed(2), 9)}` +
+               `${lpad(moved ? r.gbps.toFixed(2) : '-', 9)}${lpad(r.copies, 8)}` +
+               `${lpad(moved ? pct(r.gbps / memcpyPre.gbps) : '', 9)}` +
+               `${lpad(moved ? pct(r.gbps / memcpyFresh.gbps) : '', 9)}` +
+               `${lpad(r.kind === 'memcpy' ? '' : `${(100 * r.ms / cloneRow.ms).toFixed(2)}%`, 9)}`);
   }
-  lines.push('GB/s: round trips count the bytes twice (there and back), memcpy once; ' +
-             '"vs memcpy" is against memcpy (fresh allocation).');
+  lines.push('GB/s: a round trip counts the bytes twice (there and back), a memcpy once ' +
+             '(GB = 1e9 bytes).  copies: full copies of the array made on the way.');
+  lines.push('%memcpy: GB/s against memcpy (preallocated, TypedArray#set); %fresh: against ' +
+             'memcpy into a fresh allocation; %clone: time against the clone round trip.');
   lines.push(`checks: ${Object.entries(checks).map(([k, v]) => `${k}=${v ? 'ok' : 'FAIL'}`).join(' ')}`);
   console.log(lines.join('\n'));
 

@@ -390,15 +390,21 @@ function topLevelBuffers(data, into) {
 // ---------------------------------------------------------------------------
 // Moving data: transfer lists by transferMode, and threader.share() values.
 // (Kept apart from the task hot path: flush() calls transferListFor(rec)
-// once per task, which returns at once for the default mode.)
+// once per task; for primitive data it returns at once, for objects it
+// reads a few properties, see scanBuffers.)
 
 // transferMode 'auto' moves ArrayBuffers of at least this many bytes and
 // copies smaller ones.  Measured with `node bench/transfer.js --threshold`
-// (docs/DATA.md): from 4 KiB up a move costs less than a copy (2 KiB: even).
-const AUTO_TRANSFER_MIN = 4 * 1024;
-// How far 'auto' looks: data, its first AUTO_SCAN_WIDTH elements or property
-// values, and theirs (plain objects and arrays only).
-const AUTO_SCAN_WIDTH = 64;
+// (docs/DATA.md): from 8 KiB up a move cost less than a copy in every run
+// (at 4 KiB in most; at 2 KiB they were even).
+const AUTO_TRANSFER_MIN = 8 * 1024;
+// How far the scans below look: data, its first SCAN_WIDTH elements or
+// property values, and theirs when they are plain objects or arrays.
+const SCAN_WIDTH = 64;
+// Cloned ArrayBuffers of at least this many bytes are copied once, out of
+// line, instead of twice through the wire bytes (v8c/serializer.h,
+// kOutOfLineMin; js/worker_runtime.js finds them in results).
+const OUT_OF_LINE_MIN = 256 * 1024;
 
 function isPlainContainer(v) {
   if (Array.isArray(v)) return true;
@@ -421,63 +427,102 @@ function bufferOf(v) {
   return undefined;
 }
 
-// Buffers moved by transferMode 'auto': large ones near the top of data.
-function largeBuffers(data, into, min = AUTO_TRANSFER_MIN) {
+// One bounded walk over the top of data (see SCAN_WIDTH) for the buffers
+// that transferMode 'auto' moves (`move`, AUTO_TRANSFER_MIN bytes or more,
+// whole views only; null to skip) and those large enough to clone out of
+// line (`clone`, OUT_OF_LINE_MIN or more, any view).  Cheap for small data:
+// a few property reads, in JIT-compiled code.
+function scanBuffers(data, move, clone) {
   function visit(v, depth) {
     if (v === null || typeof v !== 'object') return;
-    if (isArrayBuffer(v) || ArrayBuffer.isView(v)) {
-      const b = bufferOf(v);
-      if (b !== undefined && b.byteLength >= min) into.add(b);
+    if (ArrayBuffer.isView(v)) {
+      const b = v.buffer;
+      if (!isArrayBuffer(b)) return;
+      const n = b.byteLength;
+      if (move !== null && n >= AUTO_TRANSFER_MIN && v.byteOffset === 0 &&
+          v.byteLength === n) {
+        move.add(b);
+      } else if (n >= OUT_OF_LINE_MIN) {
+        clone.add(b);
+      }
+      return;
+    }
+    if (isArrayBuffer(v)) {
+      const n = v.byteLength;
+      if (move !== null && n >= AUTO_TRANSFER_MIN) move.add(v);
+      else if (n >= OUT_OF_LINE_MIN) clone.add(v);
       return;
     }
     if (depth >= 2 || !isPlainContainer(v)) return;
     if (Array.isArray(v)) {
-      const n = Math.min(v.length, AUTO_SCAN_WIDTH);
+      const n = Math.min(v.length, SCAN_WIDTH);
       for (let i = 0; i < n; i++) visit(v[i], depth + 1);
     } else {
       let n = 0;
       for (const key in v) {
-        if (n++ >= AUTO_SCAN_WIDTH) break;
+        if (n++ >= SCAN_WIDTH) break;
         if (Object.prototype.hasOwnProperty.call(v, key)) visit(v[key], depth + 1);
       }
     }
   }
-  visit(data, 0);
-  return into;
+  try {
+    visit(data, 0);
+  } catch {
+    // A getter threw: stop looking; the serializer reports it as a clone
+    // error naming the path.
+  }
 }
 
-// The transfer-list slot of binding.submit (js/BINDING.md): the caller's
-// buffers, then (native bindings) `null` and the buffers the mode found,
-// which the binding moves only where it can, then the SharedValue handles
-// the task's `with` uses, which pin them while the task is in flight.
+// The transfer-list slot of binding.submit (js/BINDING.md; sections in
+// v8c/serializer.h): the caller's buffers; then, after a null, the buffers
+// the mode found, which the binding moves only where it can; then, after a
+// second null, large buffers to clone out of line; and the SharedValue
+// handles the task's `with` uses, which pin them while it is in flight.
 // Undefined when there is nothing to list (the common case: no work).
 function buildTransferList(mode, data, explicit, shared, nativeLists) {
   let found;
-  if (mode === 'transfer') {
-    found = topLevelBuffers(data, new Set());
-  } else if (mode === 'auto' && data !== null && typeof data === 'object') {
-    found = largeBuffers(data, new Set());
+  let large;
+  if (data !== null && typeof data === 'object') {
+    if (mode === 'transfer') {
+      found = new Set();
+      try {
+        topLevelBuffers(data, found);
+      } catch {
+        // A getter threw: the serializer reports it.
+      }
+    }
+    if (nativeLists) {
+      const move = mode === 'auto' ? new Set() : null;
+      large = new Set();
+      scanBuffers(data, move, large);
+      if (move !== null) found = move;
+    } else if (mode === 'auto') {
+      found = new Set();
+      scanBuffers(data, found, new Set());
+    }
   }
   const listed = mode === 'clone' ? undefined : explicit;
   const haveListed = listed !== undefined && listed.length > 0;
   const haveFound = found !== undefined && found.size > 0;
+  const haveLarge = large !== undefined && large.size > 0;
   const haveShared = nativeLists && shared !== undefined && shared.length > 0;
-  if (!haveListed && !haveFound && !haveShared) return undefined;
+  if (!haveListed && !haveFound && !haveLarge && !haveShared) return undefined;
   const list = haveListed ? listed.slice() : [];
-  if (haveFound) {
-    if (nativeLists) {
-      list.push(null);
-      for (const b of found) list.push(b);
-    } else {
-      for (const b of found) if (!list.includes(b)) list.push(b);
-    }
+  if (!nativeLists) {
+    // The pure-JS mock: structuredClone's plain list of buffers.
+    if (haveFound) for (const b of found) if (!list.includes(b)) list.push(b);
+    return list.length > 0 ? list : undefined;
   }
-  if (haveShared) {
-    if (!nativeLists) return list;
-    if (!haveFound) list.push(null);
-    for (const h of shared) list.push(h);
+  if (haveFound || haveLarge) {
+    list.push(null);
+    if (haveFound) for (const b of found) list.push(b);
   }
-  return list.length > 0 ? list : undefined;
+  if (haveLarge) {
+    list.push(null);
+    for (const b of large) list.push(b);
+  }
+  if (haveShared) for (const h of shared) list.push(h);
+  return list;
 }
 
 // threader.share() copies ArrayBuffers (and views' buffers) into

@@ -38,6 +38,9 @@
   const SetPrototype = Set.prototype;
   const MapForEach = Map.prototype.forEach;
   const SetForEach = Set.prototype.forEach;
+  const ObjectPrototype = Object.prototype;
+  const ArrayBufferByteLength =
+    ObjectGetOwnPropertyDescriptor(ArrayBuffer.prototype, 'byteLength').get;
   const StringCtor = String;
   const ErrorCtor = Error;
   const hasOwn = Function.prototype.call.bind(Object.prototype.hasOwnProperty);
@@ -204,6 +207,56 @@
     return root;
   }
 
+  // Large ArrayBuffers near the top of a task's result, for v8c/serializer.cc
+  // to clone out of line (one copy, or none when the buffer came in with the
+  // task): the result itself, its elements or property values, and theirs
+  // when they are plain objects or arrays (the first 64 of each).  The same
+  // rule and size as js/api.js's largeBuffers (OUT_OF_LINE_MIN, kOutOfLineMin
+  // in C++).  Returns an array, or undefined when there are none (the usual
+  // case).  A throwing getter ends the scan quietly: the serializer will
+  // report it.
+  const OUT_OF_LINE_MIN = 256 * 1024;
+  const SCAN_WIDTH = 64;
+  function byteLengthOf(buffer) {
+    try {
+      return ReflectApply(ArrayBufferByteLength, buffer, []);
+    } catch {
+      return -1;  // not an ArrayBuffer (a SharedArrayBuffer, or a fake)
+    }
+  }
+  function largeBuffers(value) {
+    let found;
+    const visit = (v, depth) => {
+      if (v === null || typeof v !== 'object') return;
+      if (ArrayBufferIsView(v)) {
+        const b = v.buffer;
+        if (byteLengthOf(b) >= OUT_OF_LINE_MIN) (found || (found = [])).push(b);
+        return;
+      }
+      if (byteLengthOf(v) >= OUT_OF_LINE_MIN) {
+        (found || (found = [])).push(v);
+        return;
+      }
+      if (depth >= 2) return;
+      if (ArrayIsArray(v)) {
+        const n = v.length < SCAN_WIDTH ? v.length : SCAN_WIDTH;
+        for (let i = 0; i < n; i++) visit(v[i], depth + 1);
+        return;
+      }
+      const proto = ObjectGetPrototypeOf(v);
+      if (proto !== ObjectPrototype && proto !== null) return;
+      const keys = ObjectKeys(v);
+      const n = keys.length < SCAN_WIDTH ? keys.length : SCAN_WIDTH;
+      for (let i = 0; i < n; i++) visit(v[keys[i]], depth + 1);
+    };
+    try {
+      visit(value, 0);
+    } catch {
+      // A getter threw: serialize without out-of-line buffers.
+    }
+    return found;
+  }
+
   // An Error made inside the worker's realm (for failures the runtime
   // itself reports, e.g. a promise that never settles).
   function makeError(message) {
@@ -214,6 +267,7 @@
     __proto__: null,
     deepFreeze,
     describeError,
+    largeBuffers,
     makeContext,
     makeError,
   });

@@ -14,10 +14,12 @@
  *     - ArrayBuffers in the transfer list are registered with
  *       TransferArrayBuffer before WriteValue and detached after it
  *       succeeded;
- *     - large cloned ArrayBuffers near the top of the value (FindLargeBuffers)
- *       are copied into backing stores of ours and registered with
- *       TransferArrayBuffer too, but never detached: one copy instead of
- *       two, and the receiver adopts the copy;
+ *     - large cloned ArrayBuffers that the caller found near the top of the
+ *       value (third section of the transfer list: js/api.js on the host,
+ *       worker_runtime.js's largeBuffers in a worker) are copied into
+ *       backing stores of ours and registered with TransferArrayBuffer too,
+ *       but never detached: one copy instead of two, and the receiver adopts
+ *       the copy;
  *     - SharedValue handles are host objects (WriteHostObject /
  *       ReadHostObject) referring to Attachment::shared_values.
  *   When V8 refuses a value (DataCloneError) the error message names the
@@ -240,103 +242,6 @@ std::shared_ptr<v8::BackingStore> CopyToNewStore(v8::Isolate* isolate,
 #endif
 }
 
-/* Large non-shared ArrayBuffers near the top of `value`: the value itself,
- * the elements of an array or the own enumerable property values of an
- * object, and one level further down.  Bounded, so that an array of a
- * million small objects costs a few dozen reads.  Getters are not called:
- * only data properties are read (ValueSerializer will read the rest). */
-class LargeBufferFinder {
- public:
-  LargeBufferFinder(v8::Isolate* isolate, v8::Local<v8::Context> context,
-                    std::vector<v8::Local<v8::ArrayBuffer>>* out)
-      : isolate_(isolate), context_(context), out_(out) {}
-
-  void Scan(v8::Local<v8::Value> value) { Visit(value, 0); }
-
- private:
-  static constexpr int kMaxDepth = 2;
-  static constexpr uint32_t kMaxChildren = 64;
-
-  void Add(v8::Local<v8::ArrayBuffer> buffer) {
-    if (buffer->ByteLength() < kOutOfLineMin || buffer->WasDetached()) return;
-    for (v8::Local<v8::ArrayBuffer> seen : *out_) {
-      if (seen == buffer) return;
-    }
-    out_->push_back(buffer);
-  }
-
-  void Visit(v8::Local<v8::Value> value, int depth) {
-    if (!value->IsObject() || budget_ <= 0) return;
-    --budget_;
-    if (value->IsArrayBuffer()) {
-      Add(value.As<v8::ArrayBuffer>());
-      return;
-    }
-    if (value->IsArrayBufferView()) {
-      v8::Local<v8::ArrayBufferView> view = value.As<v8::ArrayBufferView>();
-      // Small typed arrays live on the V8 heap; Buffer() would move them out.
-      if (!view->HasBuffer()) return;
-      v8::Local<v8::Value> buffer = view->Buffer();
-      if (buffer->IsArrayBuffer()) Add(buffer.As<v8::ArrayBuffer>());
-      return;
-    }
-    if (depth >= kMaxDepth) return;
-    if (value->IsArray()) {
-      v8::Local<v8::Array> array = value.As<v8::Array>();
-      uint32_t n = std::min(array->Length(), kMaxChildren);
-      for (uint32_t i = 0; i < n && budget_ > 0; ++i) {
-        v8::Local<v8::Value> item;
-        if (array->Get(context_, i).ToLocal(&item)) Visit(item, depth + 1);
-      }
-      return;
-    }
-    if (!IsPlainData(value)) return;
-    v8::Local<v8::Object> object = value.As<v8::Object>();
-    v8::Local<v8::Array> keys;
-    if (!object
-             ->GetOwnPropertyNames(context_,
-                                   static_cast<v8::PropertyFilter>(
-                                       v8::ONLY_ENUMERABLE | v8::SKIP_SYMBOLS),
-                                   v8::KeyConversionMode::kConvertToString)
-             .ToLocal(&keys)) {
-      return;
-    }
-    uint32_t n = std::min(keys->Length(), kMaxChildren);
-    for (uint32_t i = 0; i < n && budget_ > 0; ++i) {
-      v8::Local<v8::Value> key, item;
-      if (!keys->Get(context_, i).ToLocal(&key) || !key->IsName()) continue;
-      // Accessors: ValueSerializer calls them once; so must nobody else.
-      v8::Local<v8::Value> descriptor;
-      if (!object->GetOwnPropertyDescriptor(context_, key.As<v8::Name>())
-               .ToLocal(&descriptor) ||
-          !descriptor->IsObject()) {
-        continue;
-      }
-      if (!descriptor.As<v8::Object>()
-               ->Get(context_, v8::String::NewFromUtf8Literal(isolate_, "value"))
-               .ToLocal(&item)) {
-        continue;
-      }
-      Visit(item, depth + 1);
-    }
-  }
-
-  /* Objects that ValueSerializer writes property by property. */
-  static bool IsPlainData(v8::Local<v8::Value> value) {
-    return value->IsObject() && !value->IsArray() && !value->IsFunction() &&
-           !value->IsProxy() && !value->IsMap() && !value->IsSet() &&
-           !value->IsDate() && !value->IsRegExp() && !value->IsPromise() &&
-           !value->IsNativeError() && !value->IsSharedArrayBuffer() &&
-           !value->IsWasmModuleObject() && !value->IsWasmMemoryObject() &&
-           value.As<v8::Object>()->InternalFieldCount() == 0;
-  }
-
-  v8::Isolate* isolate_;
-  v8::Local<v8::Context> context_;
-  std::vector<v8::Local<v8::ArrayBuffer>>* out_;
-  int budget_ = 256;
-};
-
 /* ---- the shared-value registry ----------------------------------------------- */
 
 constexpr uint32_t kSharedValueMagic = 0x54485356;  // "THSV"
@@ -392,7 +297,10 @@ class SerializerDelegate final : public v8::ValueSerializer::Delegate {
     const char* problem = SharedHandleProblem(context_, object);
     if (problem != nullptr) {
       ThrowDataCloneError(v8::String::NewFromUtf8(isolate_, problem).ToLocalChecked());
-      return v8::Nothing<bool>();
+      // V8 sees the pending exception and fails the write; the value is not
+      // read.  (Not Nothing<bool>(): GCC's -Wmaybe-uninitialized misfires
+      // on it under ASan.)
+      return v8::Just(false);
     }
     serializer_->WriteUint32(kSharedValueMagic);
     serializer_->WriteUint32(Pin(FindShared(id)));
@@ -725,7 +633,8 @@ namespace {
 
 /* The transfer list, sorted out (see serializer.h, DESIGN). */
 struct TransferList {
-  std::vector<v8::Local<v8::ArrayBuffer>> move;  // hard, then soft ones that can move
+  std::vector<v8::Local<v8::ArrayBuffer>> move;   // hard, then soft that can move
+  std::vector<v8::Local<v8::ArrayBuffer>> large;  // to clone out of line
   std::vector<SharedBlobPtr> pins;
 };
 
@@ -738,7 +647,7 @@ bool ReadTransferList(v8::Isolate* isolate, v8::Local<v8::Context> context,
                              "the transfer list must be an array of ArrayBuffers");
   }
   v8::Local<v8::Array> list = transfer_list.As<v8::Array>();
-  bool soft = false;
+  int section = 0;  // 0: hard moves, 1: soft moves, 2: out-of-line clones
   uint32_t length = list->Length();
   for (uint32_t i = 0; i < length; i++) {
     v8::Local<v8::Value> item;
@@ -748,8 +657,8 @@ bool ReadTransferList(v8::Isolate* isolate, v8::Local<v8::Context> context,
                                "the transfer list could not be read: " +
                                    ExceptionText(isolate, try_catch->Exception()));
     }
-    if (item->IsNull() && !soft) {
-      soft = true;
+    if (item->IsNull() && section < 2) {
+      section++;
       continue;
     }
     uint32_t shared_id;
@@ -764,7 +673,7 @@ bool ReadTransferList(v8::Isolate* isolate, v8::Local<v8::Context> context,
     }
     std::string where = "transfer list item " + std::to_string(i);
     if (!item->IsArrayBuffer()) {
-      if (soft) continue;
+      if (section > 0) continue;
       return TransferListError(
           error_message,
           where + (item->IsSharedArrayBuffer()
@@ -775,7 +684,14 @@ bool ReadTransferList(v8::Isolate* isolate, v8::Local<v8::Context> context,
     v8::Local<v8::ArrayBuffer> buffer = item.As<v8::ArrayBuffer>();
     bool duplicate =
         std::find(out->move.begin(), out->move.end(), buffer) != out->move.end();
-    if (soft) {
+    if (section == 2) {
+      // Found by the caller's scan: copied once, if it can be at all.
+      if (!duplicate && !buffer->WasDetached() && buffer->IsDetachable() &&
+          std::find(out->large.begin(), out->large.end(), buffer) == out->large.end())
+        out->large.push_back(buffer);
+      continue;
+    }
+    if (section == 1) {
       // Found by transferMode, not listed by the caller: clone what cannot move.
       if (!duplicate && !buffer->WasDetached() && buffer->IsDetachable())
         out->move.push_back(buffer);
@@ -788,6 +704,12 @@ bool ReadTransferList(v8::Isolate* isolate, v8::Local<v8::Context> context,
       return TransferListError(error_message,
                                where + " cannot be transferred (not detachable)");
     out->move.push_back(buffer);
+  }
+  // A buffer both moved and listed for cloning is moved.
+  for (auto it = out->large.begin(); it != out->large.end();) {
+    it = std::find(out->move.begin(), out->move.end(), *it) != out->move.end()
+             ? out->large.erase(it)
+             : std::next(it);
   }
   return true;
 }
@@ -876,22 +798,11 @@ bool Serialize(v8::Isolate* isolate, v8::Local<v8::Context> context,
   // Large cloned buffers travel out of line: copied once, never detached;
   // those that came in with the task (movable_from) are moved back.
   std::vector<v8::Local<v8::ArrayBuffer>> copied;
-  if (out_of_line && value->IsObject()) {
-    std::vector<v8::Local<v8::ArrayBuffer>> large;
-    LargeBufferFinder(isolate, context, &large).Scan(value);
-    if (try_catch.HasCaught()) {
-      if (try_catch.HasTerminated()) {
-        if (error_message != nullptr) *error_message = "execution was terminated";
-        return false;
-      }
-      try_catch.Reset();  // serialize plainly
-      large.clear();
-    }
-    for (v8::Local<v8::ArrayBuffer> buffer : large) {
-      if (std::find(list.move.begin(), list.move.end(), buffer) != list.move.end())
-        continue;
+  if (out_of_line) {
+    for (v8::Local<v8::ArrayBuffer> buffer : list.large) {
+      if (buffer->ByteLength() < kOutOfLineMin) continue;
       bool movable = false;
-      if (movable_from != nullptr && buffer->IsDetachable()) {
+      if (movable_from != nullptr) {
         std::shared_ptr<v8::BackingStore> store = buffer->GetBackingStore();
         for (const auto& incoming : movable_from->transferred) {
           if (incoming.get() == store.get()) {

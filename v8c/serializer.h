@@ -24,28 +24,32 @@
  *       detached, the receiver gets a new ArrayBuffer over the same
  *       BackingStore.  Wire: transfer id -> Attachment::transferred[id].
  *     - Large ArrayBuffers that are cloned (kOutOfLineMin bytes or more,
- *       found at the top of the value: the value itself, its elements or
- *       property values, and theirs) are copied ONCE into a new backing
- *       store of ours that travels like a transferred one; the sender keeps
- *       its buffer.  That halves the copies of a clone (V8 would copy into
- *       the wire bytes, then out of them) and the receiver's page faults
- *       (the copy's memory is advised for transparent huge pages).
- *     - WebAssembly.Module objects travel compiled (no recompilation).
+       named in the transfer list's third section, below) are copied ONCE
+       into a new backing store of ours that travels like a transferred
+       one; the sender keeps its buffer.  That halves the copies of a clone
+       (V8 would copy into the wire bytes, then out of them) and the
+       receiver's page faults (the copy's memory is advised for transparent
+       huge pages).  The callers find them with a bounded scan in JS, where
+       it costs a fraction of the same walk through the V8 API: js/api.js
+       for data, worker_runtime.js's largeBuffers for results.
+     - WebAssembly.Module objects travel compiled (no recompilation).
  *     - SharedValues (threader.share) are host objects: the wire holds an
  *       index into Attachment::shared_values, which pins the value's
  *       registry entry for as long as the blob lives.  The receiver asks
  *       its SharedResolver for the value (a worker materializes each
  *       shared value once and caches it).
- *   The transfer list (js/BINDING.md, submit's 7th slot) may also hold, in
- *   this order of meaning:
- *     - ArrayBuffers: moved (an error if detached, duplicated, or not
- *       detachable);
- *     - SharedValue handles: pinned in the attachment, for the `with`
- *       composite's __threader_shared__(id) calls;
- *     - null, once: the ArrayBuffers after it are moved only if they can be
- *       (transferMode 'auto'/'transfer' found them, the caller did not list
- *       them): detached, duplicate or non-detachable ones are cloned.
- *   thr_blob_t.bytes is malloc memory (the serializer's buffer delegate uses
+ *   The transfer list (js/BINDING.md, submit's 7th slot) is an Array of
+ *   up to three sections, separated by `null`:
+ *     1. ArrayBuffers to move (an error if detached, duplicated, or not
+ *        detachable): opts.transfer, ctx.transfer;
+ *     2. ArrayBuffers to move only if they can (transferMode 'auto' or
+ *        'transfer' found them, the caller did not list them): detached,
+ *        duplicate or non-detachable ones are cloned;
+ *     3. ArrayBuffers to clone out of line (see above), or to move when
+ *        they came in with the task (SerializeValue's movable_from).
+ *   SharedValue handles may appear anywhere: they are pinned in the
+ *   attachment, for the `with` composite's __threader_shared__(id) calls.
+   thr_blob_t.bytes is malloc memory (the serializer's buffer delegate uses
  *   realloc/free); thr_blob_t.attachment is an Attachment* or NULL;
  *   thr_blob_t.free_fn is v8c_blob_free, which frees both.  A blob may be
  *   deserialized more than once (retries); each time the receiver gets new
@@ -115,14 +119,15 @@ class SharedResolver {
 };
 
 /* Cloned ArrayBuffers of at least this many bytes travel out of line
- * (copied once into an attached backing store, see DESIGN). */
+ * (copied once into an attached backing store, see DESIGN).  js/api.js
+ * and js/worker_runtime.js use the same number (OUT_OF_LINE_MIN). */
 constexpr size_t kOutOfLineMin = 256 * 1024;
 
 /* Serializes `value` into `*out` (zeroed first).  `transfer_list` is empty,
  * undefined, null, or an Array of ArrayBuffers to move (see DESIGN for
- * what else it may hold); on success they are detached.  `movable_from`
- * (an Attachment*, may be NULL): large buffers of the value whose backing
- * store is among its transferred ones are moved, not copied; a worker
+ * its sections); on success they are detached.  `movable_from` (an
+ * Attachment*, may be NULL): third-section buffers whose backing store is
+ * among its transferred ones are moved, not copied; a worker
  * passes its task's data attachment, so that a buffer that came in with the
  * task and goes back in its result (`d => d`, in-place updates) crosses
  * with no copy: nothing in the worker can see it after the task.  On failure returns false, leaves *out empty, puts a UTF-8

@@ -108,6 +108,7 @@ struct WorkerJs {
   v8::Global<v8::Value> transfer_list;
   v8::Global<v8::Function> shared_fn;    // __threader_shared__ (SharedNative)
   v8::Global<v8::Function> deep_freeze;  // worker_runtime.js's deepFreeze
+  v8::Global<v8::Function> large_buffers;  // worker_runtime.js's largeBuffers
   std::unordered_map<uint64_t, CachedFunction> functions;
   std::unordered_map<uint32_t, v8::Global<v8::Value>> shared_values;  // by id
 };
@@ -662,6 +663,56 @@ void Settle(v8c_worker_t* worker, v8::Local<v8::Promise> promise) {
   }
 }
 
+/* The transfer list of a result (serializer.h, DESIGN): ctx.transfer's
+ * buffers (a null there is refused like any non-buffer, not read as a
+ * section mark), then the large buffers that worker_runtime.js's
+ * largeBuffers finds in the result, to clone out of line or move back.
+ * False (exception pending) if that failed; *list is then unchanged. */
+bool ResultTransferList(v8c_worker_t* worker, v8::Local<v8::Context> context,
+                        v8::Local<v8::Value> value, v8::Local<v8::Value>* list) {
+  v8::Isolate* isolate = worker->isolate;
+  v8::Local<v8::Value> found;
+  if (value->IsObject()) {
+    v8::Local<v8::Value> argv[] = {value};
+    if (!worker->js->large_buffers.Get(isolate)
+             ->Call(context, v8::Undefined(isolate), 1, argv)
+             .ToLocal(&found)) {
+      return false;
+    }
+  }
+  bool have_large = !found.IsEmpty() && found->IsArray() &&
+                    found.As<v8::Array>()->Length() > 0;
+  bool have_hard = !list->IsEmpty() && (*list)->IsArray();
+  if (!have_large && !have_hard) return true;
+  v8::Local<v8::Array> out = v8::Array::New(isolate);
+  uint32_t n = 0;
+  if (have_hard) {
+    v8::Local<v8::Array> hard = list->As<v8::Array>();
+    for (uint32_t i = 0; i < hard->Length(); i++) {
+      v8::Local<v8::Value> item;
+      if (!hard->Get(context, i).ToLocal(&item)) return false;
+      if (item->IsNull()) item = v8::Undefined(isolate);
+      if (!out->Set(context, n++, item).FromMaybe(false)) return false;
+    }
+  }
+  if (have_large) {
+    v8::Local<v8::Array> large = found.As<v8::Array>();
+    if (!out->Set(context, n++, v8::Null(isolate)).FromMaybe(false) ||
+        !out->Set(context, n++, v8::Null(isolate)).FromMaybe(false)) {
+      return false;
+    }
+    for (uint32_t i = 0; i < large->Length(); i++) {
+      v8::Local<v8::Value> item;
+      if (!large->Get(context, i).ToLocal(&item) ||
+          !out->Set(context, n++, item).FromMaybe(false)) {
+        return false;
+      }
+    }
+  }
+  *list = out;
+  return true;
+}
+
 v8c_outcome_t RunTask(v8c_worker_t* worker, v8::Local<v8::Context> context,
                       const v8c_call_t* call, thr_blob_t* result,
                       std::vector<v8::Local<v8::ArrayBuffer>>* adopted) {
@@ -759,6 +810,11 @@ v8c_outcome_t RunTask(v8c_worker_t* worker, v8::Local<v8::Context> context,
     value = worker->js->transfer_value.Get(isolate);
     transfer_list = worker->js->transfer_list.Get(isolate);
   }
+  if (!ResultTransferList(worker, context, value, &transfer_list)) {
+    if (Stopping(worker) || try_catch.HasTerminated()) return V8C_TERMINATED;
+    try_catch.Reset();
+  }
+
   std::string error;
   // Answer in the fast format only to a sender that used it (serializer.h).
   bool fast = IsFastPathBlob(call->data, call->data_length);
@@ -881,7 +937,8 @@ bool SetUpContext(v8c_worker_t* worker, v8c_startup_timing_t* timing) {
 
   v8::Local<v8::Value> lockdown_args[] = {random_buffer, additions};
   v8::Local<v8::Value> locked, verify, regexp_intact, regexp_prototype;
-  v8::Local<v8::Function> describe_error, make_error, make_context, deep_freeze;
+  v8::Local<v8::Function> describe_error, make_error, make_context, deep_freeze,
+      large_buffers;
   v8::Local<v8::Function> progress, cancelled, transfer, shared_fn;
   v8::Local<v8::Value> ctx;
   v8::Local<v8::Object> token = v8::Object::New(
@@ -905,6 +962,7 @@ bool SetUpContext(v8c_worker_t* worker, v8c_startup_timing_t* timing) {
       get_function("makeError", &make_error) &&
       get_function("makeContext", &make_context) &&
       get_function("deepFreeze", &deep_freeze) &&
+      get_function("largeBuffers", &large_buffers) &&
       NewNative(context, SharedNative, worker, "__threader_shared__", 1).ToLocal(&shared_fn) &&
       shared_fn->SetIntegrityLevel(context, v8::IntegrityLevel::kFrozen).FromMaybe(false) &&
       NewNative(context, ProgressNative, worker, "progress", 1).ToLocal(&progress) &&
@@ -935,6 +993,7 @@ bool SetUpContext(v8c_worker_t* worker, v8c_startup_timing_t* timing) {
   js->transfer_token.Reset(isolate, token);
   js->shared_fn.Reset(isolate, shared_fn);
   js->deep_freeze.Reset(isolate, deep_freeze);
+  js->large_buffers.Reset(isolate, large_buffers);
   worker->js = std::move(js);
   worker->resolver = std::make_unique<WorkerSharedResolver>(worker);
   worker->shared_generation = SharedReleaseGeneration();

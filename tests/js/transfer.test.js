@@ -12,7 +12,7 @@ const { load, needsRealWorkers, root } = require('./helpers/load.js');
 const { threader, thread } = load();
 const real = needsRealWorkers('needs the native serializer and real workers');
 
-const AUTO_MIN = 4096;  // js/api.js AUTO_TRANSFER_MIN
+const AUTO_MIN = 8192;  // js/api.js AUTO_TRANSFER_MIN
 
 test.afterEach(() => {
   threader.config({ transferMode: 'shared', maxWorkers: null });
@@ -77,7 +77,7 @@ test("transferMode 'clone' ignores opts.transfer; 'transfer' moves every top-lev
   assert.equal(small.c[0].byteLength, 4, 'only the top level');
 });
 
-test("transferMode 'auto' moves buffers of 4 KiB or more near the top of data, copies smaller ones", async () => {
+test("transferMode 'auto' moves buffers of 8 KiB or more near the top of data, copies smaller ones", async () => {
   const data = {
     big: new Float64Array(AUTO_MIN / 8),          // exactly the threshold: moved
     small: new Uint8Array(AUTO_MIN - 1),          // below: copied
