@@ -38,7 +38,7 @@ test(`random mix of ok / throw / timeout / cancel settles each task once (seed $
     const kind = r < 0.45 ? 'ok' : r < 0.7 ? 'throw' : r < 0.8 ? 'timeout' : 'cancel';
     let task;
     if (kind === 'throw') task = threader(thrower, i);
-    else if (kind === 'timeout') task = threader(busy, 20, { timeout: 5 });
+    else if (kind === 'timeout') task = threader(busy, 500, { timeout: 5 });
     else task = threader(ok, i);
     plan.push({ kind, task, cancelledAt: null });
     const count = () => { settledCount[i]++; };
