@@ -1031,6 +1031,7 @@ bool BuildIsolate(v8c_worker_t* worker) {
 
 void ReleaseIsolate(v8c_worker_t* worker) {
   if (worker->isolate == nullptr) return;
+  worker->resolver.reset();  // holds Globals too
   worker->js.reset();  // Globals go before the isolate
   DisposeIsolate(worker->platform, &worker->handle);
   worker->isolate = nullptr;
