@@ -13,7 +13,12 @@
  *       Isolate::Allocate and Isolate::Initialize, with a delegate whose
  *       foreground TaskRunner (IsolateTasks) queues tasks under a mutex;
  *       the isolate's owner thread runs them in PumpIsolate.  Disposal
- *       unregisters first, then disposes (node_worker.cc's order).
+ *       follows the running Node's contract (compat::DisposeNodeIsolate):
+ *       unregister then dispose up to Node 22 (node_worker.cc's order),
+ *       MultiIsolatePlatform::DisposeIsolate from Node 24.  Either way the
+ *       delegate and its queue outlive the isolate.
+ *   Both kinds set the V8 flags that work around bugs of the V8 in use
+ *   (compat::ApplyV8FlagWorkarounds) once, before the first isolate.
  *
  * Invariants
  *   - IsolateTasks never runs a task on the posting thread: tasks run only
@@ -159,15 +164,27 @@ void DisposeIsolate(v8c_platform_t* platform, IsolateHandle* handle,
                     bool dispose) {
   if (handle->isolate == nullptr) return;
   if (platform->node_platform != nullptr) {
-    platform->node_platform->UnregisterIsolate(handle->isolate);
+    if (dispose) {
+      // Node's order for this Node (compat.h): unregister then dispose up
+      // to Node 22; Deinitialize, unregister, free from Node 24.
+      compat::DisposeNodeIsolate(platform->node_platform, handle->isolate);
+    } else {
+      // A V8 10.x/11.x SnapshotCreator disposes of it right after (see
+      // compat::DestroySnapshotCreator); those V8s only come with Node <= 22,
+      // which wants it unregistered first.
+      platform->node_platform->UnregisterIsolate(handle->isolate);
+    }
   } else {
 #if V8C_HAVE_LIBPLATFORM
     v8::platform::NotifyIsolateShutdown(platform->v8_platform,
                                         handle->isolate);
 #endif
+    if (dispose) handle->isolate->Dispose();
   }
-  if (dispose) handle->isolate->Dispose();
   handle->isolate = nullptr;
+  // Only now: V8 posts foreground tasks to the delegate's runner while it
+  // tears the isolate down.  Tasks still queued are dropped unrun (V8
+  // cancelled them).
   handle->delegate.reset();
   handle->tasks.reset();
 }
@@ -223,6 +240,7 @@ v8c_platform_t* v8c_platform_default(void) {
     if (p == nullptr) return;
     p->v8_platform = owned.release();  // lives until exit, as V8 does
     p->is_process_default = true;
+    v8c::compat::ApplyV8FlagWorkarounds();
     v8::V8::InitializePlatform(p->v8_platform);
     if (!v8::V8::Initialize()) return;
     platform = p;
@@ -239,6 +257,8 @@ v8c_platform_t* v8c_platform_from_node(void* node_multi_isolate_platform) {
   if (node_multi_isolate_platform == nullptr) return nullptr;
   auto* p = new (std::nothrow) v8c_platform_s;
   if (p == nullptr) return nullptr;
+  static std::once_flag flags_once;
+  std::call_once(flags_once, [] { v8c::compat::ApplyV8FlagWorkarounds(); });
   p->node_platform =
       static_cast<node::MultiIsolatePlatform*>(node_multi_isolate_platform);
   p->v8_platform = p->node_platform;
