@@ -120,9 +120,11 @@ void CreateSnapshot(v8c_platform_t* platform) {
         creator->CreateBlob(v8::SnapshotCreator::FunctionCodeHandling::kKeep);
     ok = g_snapshot.blob.data != nullptr && g_snapshot.blob.raw_size > 0;
   }
-  // Node's order: unregister, then dispose (~SnapshotCreator disposes).
-  DisposeIsolate(platform, &handle, /*dispose=*/false);
-  creator.reset();
+  // Who disposes of the isolate, and when it is unregistered, depends on
+  // the V8 and the Node: see compat::DestroySnapshotCreator.
+  compat::DestroySnapshotCreator(std::move(creator), [&](bool dispose) {
+    DisposeIsolate(platform, &handle, dispose);
+  });
   if (ok) {
     g_snapshot.view.data = g_snapshot.blob.data;
     g_snapshot.view.size = g_snapshot.blob.raw_size;
