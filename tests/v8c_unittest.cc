@@ -493,6 +493,21 @@ TEST_F(V8cTest, FunctionCacheCompilesOnce) {
   EXPECT_EQ("a", Utf8(Call(worker.get(), "() => 'a'", v8::Undefined(isolate()), collide)));
 }
 
+// The cache keeps the compiled factory; each task gets its own function
+// object, so state stored on it does not reach the next task.
+TEST_F(V8cTest, FunctionObjectIsFreshPerTask) {
+  Worker worker;
+  ASSERT_EQ(0, worker.status());
+  const std::string counter =
+      "function f() { f.n = (f.n || 0) + 1; return f.n; }";
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_EQ(1, Call(worker.get(), counter, v8::Undefined(isolate()))
+                     ->Int32Value(context())
+                     .FromJust());
+  }
+  EXPECT_EQ(1u, v8c::WorkerCompileCount(worker.get()));
+}
+
 TEST_F(V8cTest, FunctionForms) {
   Worker worker;
   ASSERT_EQ(0, worker.status());

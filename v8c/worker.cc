@@ -13,7 +13,7 @@
  *   v8c_worker_run, for one task:
  *     1. reseed Math.random from call->seed (C++ writes the sfc32 state);
  *     2. deserialize the argument;
- *     3. find fn in the per-worker cache (fn_hash, verified against the full
+ *     3. find fn's factory in the per-worker cache (fn_hash, verified against the full
  *        source text), or compile it: the source is the body
  *        `return (<source>\n)` of a function compiled with
  *        ScriptCompiler::CompileFunction, so it cannot declare anything
@@ -23,7 +23,10 @@
  *        the `with` composite of js/api.js calls once per shared value
  *        (`const LUT = __threader_shared__(7)`): nothing global, so no task
  *        can replace or observe it, and the validator refuses the name in
- *        user code as it refuses any free identifier;
+ *        user code as it refuses any free identifier.  The cache holds
+ *        that compiled factory, and each task calls it for a fresh
+ *        function object (and fresh `with` helpers and constants), so
+ *        nothing a task stores on them reaches the next task;
  *     4. call fn(data, ctx); run microtasks (always: nothing a task queued
  *        may run during the next one); a returned thenable is settled by
  *        running microtasks and, while V8 has background work that will post
@@ -88,7 +91,7 @@ constexpr size_t kMaxCachedFunctions = 512;
 constexpr const char* kDefaultResourceName = "threader:fn";
 
 struct CachedFunction {
-  v8::Global<v8::Function> fn;
+  v8::Global<v8::Function> factory;  // called once per task for a fresh fn
   std::string source;  // guards against fn_hash collisions
   std::vector<uint32_t> shared_ids;  // shared values its `with` resolved
 };
@@ -500,9 +503,12 @@ bool Stopping(v8c_worker_t* worker) {
 
 /* ---- compiling ------------------------------------------------------------------------ */
 
-v8::MaybeLocal<v8::Function> CompileTaskFunction(v8c_worker_t* worker,
-                                                 v8::Local<v8::Context> context,
-                                                 const v8c_call_t* call) {
+/* Compiles the task's factory: `function (__threader_shared__) { return
+ * (<source>\n) }`.  Calling it evaluates the function expression (and, for
+ * a `with` composite, its helpers and constants) afresh. */
+v8::MaybeLocal<v8::Function> CompileTaskFactory(v8c_worker_t* worker,
+                                                v8::Local<v8::Context> context,
+                                                const v8c_call_t* call) {
   v8::Isolate* isolate = worker->isolate;
   if (call->fn_source == nullptr) {
     ThrowTypeError(isolate, "the task has no function source");
@@ -530,16 +536,27 @@ v8::MaybeLocal<v8::Function> CompileTaskFunction(v8c_worker_t* worker,
   // Column offset -8 hides "return (" from columns on the first line.
   v8::ScriptOrigin origin = compat::NewScriptOrigin(isolate, resource, 0, -8);
   v8::ScriptCompiler::Source script_source(source, origin);
-  v8::Local<v8::Function> wrapper;
+  v8::Local<v8::Function> factory;
   // A FunctionBody, as compat::CompileFunctionBody, with one parameter: the
   // shared-value resolver of the `with` composite (see DESIGN).
   v8::Local<v8::String> params[] = {Str(isolate, "__threader_shared__")};
   if (!v8::ScriptCompiler::CompileFunction(context, &script_source, 1, params)
-           .ToLocal(&wrapper))
+           .ToLocal(&factory))
     return {};
+  worker->compile_count++;
+  return factory;
+}
+
+/* One task's own function object, made by calling the factory.  Closures
+ * made from one factory share its feedback and optimized code, so this
+ * costs an allocation, not a compile. */
+v8::MaybeLocal<v8::Function> InstantiateTaskFunction(v8c_worker_t* worker,
+                                                     v8::Local<v8::Context> context,
+                                                     v8::Local<v8::Function> factory) {
+  v8::Isolate* isolate = worker->isolate;
   v8::Local<v8::Value> fn;
   v8::Local<v8::Value> args[] = {worker->js->shared_fn.Get(isolate)};
-  if (!wrapper->Call(context, v8::Undefined(isolate), 1, args).ToLocal(&fn))
+  if (!factory->Call(context, v8::Undefined(isolate), 1, args).ToLocal(&fn))
     return {};
   if (!fn->IsFunction()) {
     ThrowTypeError(isolate,
@@ -547,10 +564,13 @@ v8::MaybeLocal<v8::Function> CompileTaskFunction(v8c_worker_t* worker,
                    "(e.g. \"(x) => x + 1\")");
     return {};
   }
-  worker->compile_count++;
   return fn.As<v8::Function>();
 }
 
+/* The function a task runs.  The per-worker cache keeps compiled factories,
+ * never function objects: each task gets a fresh function (and fresh `with`
+ * helpers and constants), so nothing a task stores on them (fn.counter++,
+ * arguments.callee.x, LUT.push) is seen by the next task. */
 v8::MaybeLocal<v8::Function> GetTaskFunction(v8c_worker_t* worker,
                                              v8::Local<v8::Context> context,
                                              const v8c_call_t* call) {
@@ -560,15 +580,20 @@ v8::MaybeLocal<v8::Function> GetTaskFunction(v8c_worker_t* worker,
       it->second.source.size() == call->fn_source_length &&
       memcmp(it->second.source.data(), call->fn_source,
              call->fn_source_length) == 0) {
-    return it->second.fn.Get(worker->isolate);
+    return InstantiateTaskFunction(worker, context,
+                                   it->second.factory.Get(worker->isolate));
   }
+  v8::Local<v8::Function> factory;
+  if (!CompileTaskFactory(worker, context, call).ToLocal(&factory)) return {};
+  // The first instantiation records which shared values the factory
+  // resolves, so that releasing one of them drops this cache entry.
   v8::Local<v8::Function> fn;
   std::vector<uint32_t> resolved;
   worker->resolving = &resolved;
   worker->resolved_released = false;
-  bool compiled = CompileTaskFunction(worker, context, call).ToLocal(&fn);
+  bool made = InstantiateTaskFunction(worker, context, factory).ToLocal(&fn);
   worker->resolving = nullptr;
-  if (!compiled) return {};
+  if (!made) return {};
   if (worker->resolved_released) {
     // It holds a value released meanwhile: run it once, do not keep it.
     if (it != functions.end()) functions.erase(it);
@@ -577,7 +602,7 @@ v8::MaybeLocal<v8::Function> GetTaskFunction(v8c_worker_t* worker,
   if (it == functions.end() && functions.size() >= kMaxCachedFunctions)
     functions.clear();  // crude bound; a worker rarely sees this many sources
   CachedFunction& entry = functions[call->fn_hash];
-  entry.fn.Reset(worker->isolate, fn);
+  entry.factory.Reset(worker->isolate, factory);
   entry.source.assign(call->fn_source, call->fn_source_length);
   entry.shared_ids = std::move(resolved);
   return fn;

@@ -9,8 +9,6 @@
 // sandbox (js/lockdown.js, v8c/worker.cc) is tested on its own; the
 // validator would reject most of these statically.
 //
-// Known gaps are written as `{ todo: 'hole: ...' }` tests: they state the
-// behaviour we want and are reported, not failed, until fixed.
 
 const test = require('node:test');
 const assert = require('node:assert/strict');
@@ -283,11 +281,7 @@ test('eval stays in the sandbox', { skip }, async () => {
 
 // ---- state that outlives a task --------------------------------------------
 
-test('state on the task function object does not persist', {
-  skip,
-  todo: skip ? undefined : 'hole (known gap): same-source function objects are cached per worker, ' +
-    'so properties set on the function (fn.counter++) persist to the next task with the same source',
-}, async () => {
+test('state on the task function object does not persist', { skip }, async () => {
   const counter = function f() { f.counter = (f.counter || 0) + 1; return f.counter; };
   const first = await run(counter);
   const second = await run(counter);
@@ -295,23 +289,23 @@ test('state on the task function object does not persist', {
   assert.equal(second, 1, 'fn.counter persisted between tasks');
 });
 
-test('state on arguments.callee / a nested closure cached with the function', {
-  skip,
-  todo: skip ? undefined : 'hole (known gap): same cache as fn.counter',
-}, async () => {
+test('state on arguments.callee does not persist', { skip }, async () => {
   const counter = function () { const f = arguments.callee; f.n = (f.n || 0) + 1; return f.n; };
   assert.equal(await run(counter), 1);
   assert.equal(await run(counter), 1);
 });
 
-test('state in a `with` constant does not persist', {
-  skip,
-  todo: skip ? undefined : 'hole: opts.with constants are materialized once per worker and not frozen: ' +
-    'a task that mutates one (LUT.push) changes what the next task with the same `with` sees',
-}, async () => {
+test('state in a `with` constant or helper does not persist', { skip }, async () => {
   const fn = () => { LUT.push(9); return LUT.length; };
   assert.equal(await run(fn, 0, { with: { LUT: [1, 2] } }), 3);
   assert.equal(await run(fn, 0, { with: { LUT: [1, 2] } }), 3);
+});
+
+test('state on a `with` helper does not persist', { skip }, async () => {
+  function bump() { bump.n = (bump.n || 0) + 1; return bump.n; }
+  const fn = () => bump();
+  assert.equal(await run(fn, 0, { with: { bump } }), 1);
+  assert.equal(await run(fn, 0, { with: { bump } }), 1);
 });
 
 test('task data is a fresh copy each time', { skip }, async () => {

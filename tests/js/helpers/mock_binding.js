@@ -77,7 +77,7 @@ class MockBinding {
 
   registerFunction(source, name) {
     if (typeof source !== 'string') throw new TypeError('source must be a string');
-    this.fns.push({ source, name, fn: null, runs: 0 });
+    this.fns.push({ source, name, runs: 0 });
     return this.fns.length - 1;
   }
 
@@ -203,7 +203,8 @@ class MockBinding {
     let kind;
     let value;
     try {
-      if (entry.fn === null) entry.fn = (0, eval)(`(${entry.source})`);
+      // A fresh function object per task, as the real worker makes one.
+      const fn = (0, eval)(`(${entry.source})`);
       const ctx = {
         progress(fraction) {
           events.push(id, EV.PROGRESS, fraction);
@@ -215,7 +216,7 @@ class MockBinding {
         mockRuns: entry.runs,
       };
       entry.runs++;
-      const result = entry.fn(task.data, ctx);
+      const result = fn(task.data, ctx);
       try {
         value = result instanceof TransferResult ?
           structuredClone(result.value, { transfer: result.list }) :
