@@ -225,6 +225,15 @@ typedef void (*thr_drain_cb)(void* arg, thr_task_t* task, thr_event_t event);
 THR_EXTERN int thr_pool_drain(thr_pool_t* pool, thr_drain_cb cb, void* arg,
                               size_t* drained);
 
+/* Host thread: spins (never sleeps) for up to `spin_us` microseconds until a
+ * completion is queued; returns 1 if one is (then call thr_pool_drain), 0
+ * if not.  While the host spins, workers skip the wakeup hook, so a task
+ * that finishes within the window costs neither side a sleep or a syscall.
+ * For an event loop that is about to block with tasks in flight; bound the
+ * spinning, since it burns a core (the Node addon spins only right after
+ * it submitted or drained). */
+THR_EXTERN int thr_pool_poll(thr_pool_t* pool, unsigned spin_us);
+
 /* Blocks until a completion is queued or `timeout_ms` passes (-1: forever).
  * For embedders without an event loop; the shell uses an eventfd instead. */
 THR_EXTERN int thr_pool_wait(thr_pool_t* pool, int timeout_ms);

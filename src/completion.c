@@ -2,6 +2,7 @@
 #include "completion.h"
 
 #include <errno.h>
+#include <sched.h>
 #include <time.h>
 
 #include "alloc.h"
@@ -12,6 +13,8 @@ int thr__completion_init(thr__completion_t* queue, thr_wakeup_cb wakeup,
   queue->tail = NULL;
   queue->wakeup = wakeup;
   queue->wakeup_arg = wakeup_arg;
+  atomic_init(&queue->ready, 0);
+  atomic_init(&queue->polling, 0);
   if (pthread_mutex_init(&queue->lock, NULL) != 0) return THR_ENOMEM;
   pthread_condattr_t attr;
   pthread_condattr_init(&attr);
@@ -40,10 +43,17 @@ void thr__completion_push(thr__completion_t* queue, thr__event_t* event) {
     queue->tail->next = event;
   }
   queue->tail = event;
-  if (was_empty) pthread_cond_signal(&queue->cond);
+  if (was_empty) {
+    atomic_store_explicit(&queue->ready, 1, memory_order_seq_cst);
+    pthread_cond_signal(&queue->cond);
+  }
   pthread_mutex_unlock(&queue->lock);
-  /* Outside the lock: the hook may take the embedder's own locks. */
-  if (was_empty && queue->wakeup != NULL) queue->wakeup(queue->wakeup_arg);
+  /* Outside the lock: the hook may take the embedder's own locks.  Skipped
+   * while the host polls: it reads `ready` before it sleeps (see DESIGN). */
+  if (was_empty && queue->wakeup != NULL &&
+      !atomic_load_explicit(&queue->polling, memory_order_seq_cst)) {
+    queue->wakeup(queue->wakeup_arg);
+  }
 }
 
 thr__event_t* thr__completion_swap(thr__completion_t* queue) {
@@ -51,8 +61,37 @@ thr__event_t* thr__completion_swap(thr__completion_t* queue) {
   thr__event_t* list = queue->head;
   queue->head = NULL;
   queue->tail = NULL;
+  atomic_store_explicit(&queue->ready, 0, memory_order_relaxed);
   pthread_mutex_unlock(&queue->lock);
   return list;
+}
+
+static uint64_t monotonic_ns(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+
+int thr__completion_poll(thr__completion_t* queue, uint64_t spin_ns) {
+  if (atomic_load_explicit(&queue->ready, memory_order_acquire)) return 1;
+  if (spin_ns == 0) return 0;
+  atomic_store_explicit(&queue->polling, 1, memory_order_seq_cst);
+  uint64_t deadline = monotonic_ns() + spin_ns;
+  int ready = 0;
+  for (;;) {
+    if (atomic_load_explicit(&queue->ready, memory_order_acquire)) {
+      ready = 1;
+      break;
+    }
+    /* Yield, not pause: the worker that will produce the event may be
+     * queued on this very core (2 cores, host + workers + V8's threads). */
+    sched_yield();
+    if (monotonic_ns() >= deadline) break;
+  }
+  atomic_store_explicit(&queue->polling, 0, memory_order_seq_cst);
+  /* A producer that saw polling == 1 skipped the wakeup: look once more. */
+  return ready || atomic_load_explicit(&queue->ready, memory_order_seq_cst);
 }
 
 int thr__completion_wait(thr__completion_t* queue, int timeout_ms) {

@@ -272,6 +272,11 @@ int thr_pool_drain(thr_pool_t* pool, thr_drain_cb cb, void* arg,
   return 0;
 }
 
+int thr_pool_poll(thr_pool_t* pool, unsigned spin_us) {
+  if (pool == NULL) return 0;
+  return thr__completion_poll(&pool->completion, (uint64_t)spin_us * 1000u);
+}
+
 int thr_pool_wait(thr_pool_t* pool, int timeout_ms) {
   if (pool == NULL) return THR_EINVAL;
   return thr__completion_wait(&pool->completion, timeout_ms) ? 0

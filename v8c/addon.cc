@@ -10,6 +10,16 @@
 //   drain resolves them all in one call into JS (through node::MakeCallback,
 //   which then runs process.nextTick callbacks and microtasks).
 //
+//   Polling before sleeping: right after the host submitted tasks or was
+//   handed completions, and with tasks in flight, a uv_prepare callback
+//   (which runs just before the loop would block in epoll) spins up to
+//   kPollSpinUs for the next completion (thr_pool_poll).  A tiny task's
+//   round trip then costs no futex or eventfd wakeup on either side.  A hit
+//   drains at once and keeps a uv_idle handle started, so the loop does not
+//   block and the next iteration polls again; a miss disarms polling until
+//   the next submit or drain, so a long task pending costs one bounded spin,
+//   not one per loop iteration.
+//
 //   The async handle is ref'd only while tasks are in flight, so `node
 //   script.js` exits by itself when its work is done.  An environment
 //   cleanup hook cancels what is left and joins the workers before Node tears
@@ -40,6 +50,15 @@ class NodeHostBinding final : public HostBinding {
     }
     async_->data = this;
     uv_unref(reinterpret_cast<uv_handle_t*>(async_));
+    // Neither keeps the loop alive: the async handle's ref does that.
+    prepare_ = new uv_prepare_t;
+    uv_prepare_init(loop, prepare_);
+    prepare_->data = this;
+    uv_unref(reinterpret_cast<uv_handle_t*>(prepare_));
+    idle_ = new uv_idle_t;
+    uv_idle_init(loop, idle_);
+    idle_->data = this;
+    uv_unref(reinterpret_cast<uv_handle_t*>(idle_));
     return Init(node::GetMultiIsolatePlatform(env));
   }
 
@@ -55,6 +74,22 @@ class NodeHostBinding final : public HostBinding {
                  delete reinterpret_cast<uv_async_t*>(handle);
                });
       self->async_ = nullptr;
+    }
+    if (self->prepare_ != nullptr) {
+      self->prepare_->data = nullptr;
+      uv_close(reinterpret_cast<uv_handle_t*>(self->prepare_),
+               [](uv_handle_t* handle) {
+                 delete reinterpret_cast<uv_prepare_t*>(handle);
+               });
+      self->prepare_ = nullptr;
+    }
+    if (self->idle_ != nullptr) {
+      self->idle_->data = nullptr;
+      uv_close(reinterpret_cast<uv_handle_t*>(self->idle_),
+               [](uv_handle_t* handle) {
+                 delete reinterpret_cast<uv_idle_t*>(handle);
+               });
+      self->idle_ = nullptr;
     }
     delete self;
   }
@@ -80,10 +115,15 @@ class NodeHostBinding final : public HostBinding {
     if (async_ == nullptr) return;
     if (pending > 0) {
       uv_ref(reinterpret_cast<uv_handle_t*>(async_));
+      uv_prepare_start(prepare_, OnPrepare);
     } else {
       uv_unref(reinterpret_cast<uv_handle_t*>(async_));
+      uv_prepare_stop(prepare_);
+      uv_idle_stop(idle_);
     }
   }
+
+  void OnActivity(size_t pending) override { poll_armed_ = pending > 0; }
 
  private:
   static void OnAsync(uv_async_t* handle) {
@@ -94,7 +134,38 @@ class NodeHostBinding final : public HostBinding {
     self->Drain();
   }
 
+  static void OnPrepare(uv_prepare_t* handle) {
+    NodeHostBinding* self = static_cast<NodeHostBinding*>(handle->data);
+    if (self == nullptr) return;
+    if (!self->poll_armed_ || self->pending() == 0) {
+      uv_idle_stop(self->idle_);
+      return;
+    }
+    if (thr_pool_poll(self->pool(), kPollSpinUs)) {
+      v8::HandleScope scope(self->isolate());
+      // Re-arms through OnActivity while tasks remain.  Cleanup never runs
+      // inside it (environment teardown only), so idle_ stays valid.
+      self->Drain();
+      if (self->poll_armed_) {
+        uv_idle_start(self->idle_, [](uv_idle_t*) {});
+      } else {
+        uv_idle_stop(self->idle_);
+      }
+    } else {
+      self->poll_armed_ = false;
+      uv_idle_stop(self->idle_);
+    }
+  }
+
+  // Long enough for a worker that is awake to take, run and return a tiny
+  // task (a few µs); short enough to be noise next to a task that is not
+  // tiny.  Measured with tools/bench (latency) and bench/README.md.
+  static constexpr unsigned kPollSpinUs = 50;
+
   uv_async_t* async_ = nullptr;
+  uv_prepare_t* prepare_ = nullptr;
+  uv_idle_t* idle_ = nullptr;
+  bool poll_armed_ = false;
 };
 
 }  // namespace

@@ -127,6 +127,7 @@ HostBinding* HostBinding::Unwrap(
 
 void HostBinding::NotifyPending() {
   size_t now = pending();
+  OnActivity(now);
   if (now != last_pending_) {
     last_pending_ = now;
     OnPendingChanged(now);

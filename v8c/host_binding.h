@@ -63,6 +63,10 @@ class HostBinding {
                              v8::Local<v8::Value> events) = 0;
   // Host thread: the count of tasks in flight changed (ref/unref a loop).
   virtual void OnPendingChanged(size_t pending) {}
+  // Host thread: tasks were just submitted or completions just delivered;
+  // `pending` tasks are in flight.  A host may poll for completions before
+  // it next sleeps (thr_pool_poll).
+  virtual void OnActivity(size_t pending) {}
 
  private:
   static void WakeupTrampoline(void* arg);
