@@ -148,6 +148,13 @@ THR_EXTERN int thr_pool_cancel_all(thr_pool_t* pool);
  * usable: the next thr_submit starts workers again. */
 THR_EXTERN int thr_pool_shutdown(thr_pool_t* pool);
 
+/* Starts up to `count` workers now (0: max_workers) rather than at the
+ * first thr_submit, so that their isolates (and the process's startup
+ * snapshot, made by the first worker) are ready when the first task comes.
+ * Never more than max_workers; workers already running count.  Host
+ * thread. */
+THR_EXTERN int thr_pool_start(thr_pool_t* pool, unsigned count);
+
 /* Changes the worker count for the next start; running workers above the
  * new count exit after their current task. */
 THR_EXTERN int thr_pool_set_max_workers(thr_pool_t* pool, unsigned n);

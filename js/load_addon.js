@@ -111,9 +111,13 @@ function loadError(code, message, cause) {
   return err;
 }
 
+let loadedFile = null;  // the file of the addon loadAddon returned last
+
 function requireAddon(addon, packageRoot) {
   try {
-    return require(addon.file);
+    const binding = require(addon.file);
+    loadedFile = addon.file;
+    return binding;
   } catch (cause) {
     const abi = process.versions.modules;
     throw loadError('ERR_THREADER_ADDON_LOAD',
@@ -162,4 +166,10 @@ function loadAddon(packageRoot) {
     `${buildHint()} in ${packageRoot}.${built}`);
 }
 
-module.exports = { loadAddon, listAddons, KNOWN_ABIS, ENV_VAR };
+// The path of the addon file loadAddon loaded (null before): its bytes are
+// part of what the worker snapshot depends on (js/prestart.js).
+function loadedAddonFile() {
+  return loadedFile;
+}
+
+module.exports = { loadAddon, loadedAddonFile, listAddons, KNOWN_ABIS, ENV_VAR };

@@ -114,10 +114,11 @@ void thr__pool_park(thr_pool_t* pool, thr__worker_t* worker) {
   pthread_mutex_unlock(&pool->park_lock);
 }
 
-/* Host thread: makes sure workers 0..max_workers-1 run. */
-static int start_workers(thr_pool_t* pool) {
+/* Host thread: makes sure workers 0..min(limit, max_workers)-1 run. */
+static int start_some_workers(thr_pool_t* pool, unsigned limit) {
   unsigned want = atomic_load_explicit(&pool->max_workers,
                                        memory_order_relaxed);
+  if (limit != 0 && limit < want) want = limit;
   unsigned slots = atomic_load_explicit(&pool->worker_slots,
                                         memory_order_relaxed);
   int started_any = 0;
@@ -143,6 +144,15 @@ static int start_workers(thr_pool_t* pool) {
     started_any = 1;
   }
   return 0;
+}
+
+static int start_workers(thr_pool_t* pool) {
+  return start_some_workers(pool, 0);
+}
+
+int thr_pool_start(thr_pool_t* pool, unsigned count) {
+  if (pool == NULL) return THR_EINVAL;
+  return start_some_workers(pool, count);
 }
 
 int thr_pool_set_max_workers(thr_pool_t* pool, unsigned n) {

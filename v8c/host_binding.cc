@@ -6,6 +6,7 @@
 #include <string>
 
 #include "serializer.h"
+#include "v8c.h"
 
 namespace v8c {
 
@@ -101,6 +102,8 @@ int HostBinding::Init(void* platform) {
       {"shutdown", ShutdownCallback},
       {"pending", Pending},
       {"setTrace", SetTrace},
+      {"start", Start},
+      {"snapshotInfo", SnapshotInfo},
   };
   for (const Method& method : methods) {
     v8::Local<v8::Function> fn =
@@ -380,6 +383,42 @@ void HostBinding::ShutdownCallback(
 void HostBinding::Pending(const v8::FunctionCallbackInfo<v8::Value>& info) {
   info.GetReturnValue().Set(v8::Number::New(
       info.GetIsolate(), static_cast<double>(Unwrap(info)->pending())));
+}
+
+// start(count, snapshotCacheFile | null): starts `count` workers now (0:
+// none, only records the file) so that the first task does not wait for
+// the snapshot and an isolate;
+// the snapshot is read from / written to snapshotCacheFile (js/cache_dir.js
+// names it; only the process's first snapshot consults it).
+void HostBinding::Start(const v8::FunctionCallbackInfo<v8::Value>& info) {
+  HostBinding* self = Unwrap(info);
+  v8::Isolate* isolate = info.GetIsolate();
+  v8::Local<v8::Context> context = isolate->GetCurrentContext();
+  double count = info.Length() > 0 ? info[0]->NumberValue(context).FromMaybe(-1) : 0;
+  if (!(count >= 0 && count <= 1024)) {
+    return ThrowRangeError(isolate, "start: count must be 0..1024");
+  }
+  if (info.Length() > 1 && info[1]->IsString()) {
+    v8::String::Utf8Value path(isolate, info[1]);
+    if (*path != nullptr) v8c_snapshot_set_cache_file(*path);
+  }
+  if (count < 1) return;
+  int rc = thr_pool_start(self->pool_, static_cast<unsigned>(count));
+  if (rc != 0) return ThrowRangeError(isolate, thr_err_name(rc));
+}
+
+// snapshotInfo() -> {source: 'none' | 'created' | 'cache', ms}
+void HostBinding::SnapshotInfo(const v8::FunctionCallbackInfo<v8::Value>& info) {
+  v8::Isolate* isolate = info.GetIsolate();
+  v8::Local<v8::Context> context = isolate->GetCurrentContext();
+  static const char* const kSources[] = {"none", "created", "cache"};
+  int source = v8c_snapshot_source();
+  v8::Local<v8::Object> out = v8::Object::New(isolate);
+  out->Set(context, Str(isolate, "source"),
+           Str(isolate, kSources[source >= 0 && source <= 2 ? source : 0]))
+      .Check();
+  SetStat(isolate, context, out, "ms", v8c_snapshot_create_ms());
+  info.GetReturnValue().Set(out);
 }
 
 // setTrace(path | null): starts (or stops) writing a Chrome trace-event

@@ -80,6 +80,8 @@ class HostBinding {
   static void ShutdownCallback(const v8::FunctionCallbackInfo<v8::Value>& info);
   static void Pending(const v8::FunctionCallbackInfo<v8::Value>& info);
   static void SetTrace(const v8::FunctionCallbackInfo<v8::Value>& info);
+  static void Start(const v8::FunctionCallbackInfo<v8::Value>& info);
+  static void SnapshotInfo(const v8::FunctionCallbackInfo<v8::Value>& info);
   static void DrainCallback(void* arg, thr_task_t* task, thr_event_t event);
 
   void NotifyPending();

@@ -58,8 +58,21 @@ typedef struct {
   int size;
 } v8c_snapshot_t;
 const v8c_snapshot_t* v8c_snapshot_get(v8c_platform_t* platform);
-/* Milliseconds the snapshot took to create (0 until created). */
+/* Milliseconds the snapshot took to create or read from the cache file (0
+ * until then). */
 double v8c_snapshot_create_ms(void);
+/* Where the snapshot came from. */
+enum {
+  V8C_SNAPSHOT_NONE = 0,       /* not made yet, or failed */
+  V8C_SNAPSHOT_CREATED = 1,    /* made by this process */
+  V8C_SNAPSHOT_FROM_CACHE = 2  /* read from the cache file */
+};
+int v8c_snapshot_source(void);
+/* A file to read the snapshot from, and to write it to after making it
+ * (NULL or "": none).  Its name must be unique to this V8 binary and its
+ * flags (js/cache_dir.js); the file's header is checked again on load (see
+ * snapshot.cc).  Only the first v8c_snapshot_get consults it. */
+void v8c_snapshot_set_cache_file(const char* path);
 
 /* ---- worker isolates ----------------------------------------------------- */
 

@@ -1,0 +1,109 @@
+'use strict';
+// Where Threader keeps what it can rebuild but would rather not on every
+// start: the workers' V8 startup snapshot (v8c/snapshot.cc) and V8 code
+// caches of the host-side JavaScript (js/code_cache.js).  Both are only a
+// speed-up: a missing, stale or unwritable cache costs the time to rebuild,
+// never a failure.
+//
+//   $THREADER_CACHE_DIR        that directory ('' or 'off': no cache at all)
+//   else $XDG_CACHE_HOME/threader, else ~/.cache/threader
+//
+// Every file in it is named by a key over everything the bytes depend on
+// (see cacheKey): the Node binary (path, size, mtime), its V8 version,
+// process.execArgv and NODE_OPTIONS (V8 flags change what a snapshot or a
+// code cache may hold), the architecture, and the caller's own inputs (the
+// addon file, the source text).  A different binary or flag set reads and
+// writes different files, so one cache directory may serve many Nodes.
+//
+// Writes are atomic (a temporary file, then rename), with mode 0600 in a
+// 0700 directory: the files hold code this process will run.
+
+const fs = require('node:fs');
+const os = require('node:os');
+const path = require('node:path');
+
+let cachedDir;  // undefined: not decided yet; null: caching is off
+
+function cacheDir() {
+  if (cachedDir !== undefined) return cachedDir;
+  const env = process.env.THREADER_CACHE_DIR;
+  let dir;
+  if (env !== undefined) {
+    dir = env === '' || env === 'off' ? null : path.resolve(env);
+  } else {
+    const xdg = process.env.XDG_CACHE_HOME;
+    const base = xdg ? xdg : path.join(os.homedir(), '.cache');
+    dir = path.join(base, 'threader');
+  }
+  if (dir !== null) {
+    try {
+      fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+      fs.accessSync(dir, fs.constants.W_OK | fs.constants.R_OK);
+    } catch {
+      dir = null;
+    }
+  }
+  cachedDir = dir;
+  return dir;
+}
+
+function statKey(file) {
+  try {
+    const st = fs.statSync(file);
+    return `${file}:${st.size}:${st.mtimeMs}`;
+  } catch {
+    return `${file}:?`;
+  }
+}
+
+// Two 32-bit FNV-1a lanes over UTF-16 code units: a name, not a security
+// measure (node:crypto's first hash costs ~0.7 ms of OpenSSL start-up,
+// a fifth of the cold start we aim for).  Whatever reads a cached file
+// checks it again: V8 rejects a code cache that does not match, and
+// v8c/snapshot.cc checks its snapshot header.
+function hashText(text) {
+  let a = 0x811c9dc5;
+  let b = 0x01000193 ^ text.length;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    a = Math.imul(a ^ c, 0x01000193);
+    b = Math.imul(b ^ c, 0x5bd1e995) ^ (b >>> 15);
+  }
+  return (a >>> 0).toString(16).padStart(8, '0') + (b >>> 0).toString(16).padStart(8, '0');
+}
+
+// A hex key over the running binary, its V8 and flags, and `parts`.
+function cacheKey(...parts) {
+  return hashText([
+    statKey(process.execPath),
+    process.version,
+    process.versions.v8,
+    process.arch,
+    process.execArgv.join(' '),
+    process.env.NODE_OPTIONS || '',
+    ...parts.map(String),
+  ].join('\0'));
+}
+
+// The path for `name` (e.g. 'snapshot-<key>.bin'), or null when caching is
+// off.
+function cachePath(name) {
+  const dir = cacheDir();
+  return dir === null ? null : path.join(dir, name);
+}
+
+// Writes `bytes` to `file` atomically; returns false (quietly) on failure.
+let tmpCounter = 0;
+function writeAtomic(file, bytes) {
+  const tmp = `${file}.${process.pid}.${++tmpCounter}.tmp`;
+  try {
+    fs.writeFileSync(tmp, bytes, { mode: 0o600 });
+    fs.renameSync(tmp, file);
+    return true;
+  } catch {
+    try { fs.unlinkSync(tmp); } catch {}
+    return false;
+  }
+}
+
+module.exports = { cacheDir, cacheKey, cachePath, hashText, statKey, writeAtomic };
