@@ -1,0 +1,219 @@
+'use strict';
+// V8 code caches for the package's own host-side JavaScript (js/*.js,
+// js/vendor/acorn.js), so that `require('threader')` does not compile about
+// 400 KB of source from scratch on every start: acorn alone takes ~6 ms to
+// compile and ~5 ms more of lazy compilation on the first threader(fn)
+// (validation); with a cache, ~0.5 ms.
+//
+//   const { withCodeCache } = require('./js/code_cache.js');
+//   const api = withCodeCache(packageRoot, () => require('./js/api.js'));
+//
+// While `fn` runs, Module.prototype._compile is wrapped: a CommonJS file
+// under <packageRoot>/js/ is compiled as a vm.Script with the cached data
+// read from the cache directory (js/cache_dir.js), then run exactly as
+// Node's loader would run it.  Every other file (the user's, Node's,
+// anything outside js/) goes to Node's own _compile untouched, and the
+// original _compile is put back as soon as `fn` returns or throws: no hook
+// stays installed.  This file and js/cache_dir.js load before the hook
+// exists and so are compiled without a cache (they are small).
+//
+// A file whose cache was missing or rejected (a different V8, flags or
+// source; garbage bytes) is written back once, from script.createCachedData(),
+// WRITE_DELAY_MS after load or at process 'exit', whichever comes first: by
+// then the functions V8 compiles lazily (acorn's parser, on the first
+// validation) are usually compiled too, and createCachedData() includes
+// them.  A file whose cache was accepted is never rewritten.
+//
+// Files are named `code-<key>.js.bin`, the key over the file's path and a
+// hash of its source text (plus the binary, V8 version and flags, see
+// cacheKey): V8 itself only checks the source's length, so the content must
+// be in the key.  An edited file gets a new cache file; old ones are not
+// deleted.
+//
+// Why not module.enableCompileCache() (Node >= 22.1)?  It turns on Node's
+// compile cache for every module the process loads afterwards, the user's
+// included, and cannot be scoped to our files.  Where the user (or
+// NODE_COMPILE_CACHE) enabled it already, Node caches our files too, and
+// this hook stands aside.
+//
+// Threads: everything here runs on the JS thread that requires the package
+// (the main thread, or a Node worker_thread that loads Threader); nothing
+// here runs on Threader's worker isolates.  The write-back timer and the
+// 'exit' listener run on that same thread.  Nothing here throws of its
+// own (a module's own errors propagate as with Node's loader): a cache that
+// cannot be read, used or written falls back to Node's own loader or to
+// writing nothing.
+
+const crypto = require('node:crypto');
+const fs = require('node:fs');
+const Module = require('node:module');
+const path = require('node:path');
+const vm = require('node:vm');
+const { cacheDir, cacheKey, cachePath, writeAtomic } = require('./cache_dir.js');
+
+const WRITE_DELAY_MS = 1000;
+
+// Node's CommonJS wrapper (Module.wrapper), kept on the file's first line so
+// that line numbers in stack traces are those of the file.
+const WRAP_HEAD = '(function (exports, require, module, __filename, __dirname) { ';
+const WRAP_TAIL = '\n});';
+
+const counters = { hits: 0, misses: 0, rejected: 0, written: 0 };
+let pending = [];  // [{ script, file }]: caches to write back
+let writeTimer = null;
+
+// False where a cache would be wrong or pointless: caching is off, Node's
+// own compile cache already covers our files, V8 coverage is being collected
+// (functions deserialized from a code cache report less precise coverage,
+// as Node's compile cache documents), or a policy manifest checks the
+// integrity of what the loader compiles (only Node's _compile does that).
+function usable() {
+  if (typeof Module.getCompileCacheDir === 'function' && Module.getCompileCacheDir()) {
+    return false;
+  }
+  if (process.env.NODE_V8_COVERAGE) return false;
+  const flags = `${process.execArgv.join(' ')} ${process.env.NODE_OPTIONS || ''}`;
+  if (/--experimental-policy|--policy-integrity/.test(flags)) return false;
+  return cacheDir() !== null;
+}
+
+// Node's makeRequireFunction (lib/internal/modules/helpers.js) for a module
+// without policy redirects: the same properties, and require() goes through
+// mod.require so that module.children, require.cache and hooks on
+// Module.prototype.require behave as with Node's loader.
+function makeRequire(mod) {
+  const require = function require(id) {
+    return mod.require(id);
+  };
+  function validateRequest(request) {
+    if (typeof request !== 'string') {
+      const err = new TypeError(
+        `The "request" argument must be of type string. Received ${typeof request}`);
+      err.code = 'ERR_INVALID_ARG_TYPE';
+      throw err;
+    }
+  }
+  function resolve(request, options) {
+    validateRequest(request);
+    return Module._resolveFilename(request, mod, false, options);
+  }
+  function paths(request) {
+    validateRequest(request);
+    return Module._resolveLookupPaths(request, mod);
+  }
+  resolve.paths = paths;
+  require.resolve = resolve;
+  Object.defineProperty(require, 'main', {
+    value: process.mainModule, writable: true, enumerable: true, configurable: true,
+  });
+  require.extensions = Module._extensions;
+  require.cache = Module._cache;
+  return require;
+}
+
+function readCache(file) {
+  try {
+    const bytes = fs.readFileSync(file);
+    return bytes.length > 0 ? bytes : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+// Compiles and runs `content` as the CommonJS module `mod`, with a code
+// cache; returns { result } or null when Node's loader should do it instead
+// (no cache file name, or a syntax error, which Node reports in its own form).
+function compileCached(mod, content, filename) {
+  const source = crypto.createHash('sha256').update(content).digest('hex');
+  const file = cachePath(`code-${cacheKey('code-cache', filename, source)}.js.bin`);
+  if (file === null) return null;
+  const cachedData = readCache(file);
+  let script;
+  try {
+    // No importModuleDynamically: these files never use import() (js/api.js
+    // is plain ECMAScript, shared with the C++ shell).
+    script = new vm.Script(WRAP_HEAD + content + WRAP_TAIL, { filename, cachedData });
+  } catch {
+    return null;
+  }
+  if (cachedData === undefined) {
+    counters.misses++;
+  } else if (script.cachedDataRejected) {
+    counters.rejected++;
+  } else {
+    counters.hits++;
+  }
+  if (cachedData === undefined || script.cachedDataRejected) {
+    pending.push({ script, file });
+    scheduleWrite();
+  }
+  const wrapper = script.runInThisContext({ displayErrors: true });
+  const exports = mod.exports;
+  return {
+    result: Reflect.apply(wrapper, exports,
+      [exports, makeRequire(mod), mod, filename, path.dirname(filename)]),
+  };
+}
+
+function scheduleWrite() {
+  if (writeTimer !== null) return;
+  writeTimer = setTimeout(flush, WRITE_DELAY_MS);
+  writeTimer.unref();
+  process.on('exit', flush);
+}
+
+// Writes every pending cache now.  Runs from the timer or from 'exit';
+// tests call it directly.  Never throws.
+function flush() {
+  if (writeTimer !== null) {
+    clearTimeout(writeTimer);
+    writeTimer = null;
+    process.removeListener('exit', flush);
+  }
+  const list = pending;
+  pending = [];
+  for (const { script, file } of list) {
+    try {
+      const bytes = script.createCachedData();
+      if (bytes.length > 0 && writeAtomic(file, bytes)) counters.written++;
+    } catch {
+      // Only a speed-up: the next start compiles from source again.
+    }
+  }
+}
+
+// Runs `fn` (which requires files under <packageRoot>/js/) with the code
+// cache hook installed, and returns what it returns.
+function withCodeCache(packageRoot, fn) {
+  if (!usable()) return fn();
+  const jsDir = path.join(packageRoot, 'js') + path.sep;
+  const proto = Module.prototype;
+  const original = proto._compile;
+  let active = true;
+  const _compile = function _compile(content, filename, format) {
+    if (active && (format === undefined || format === 'commonjs') &&
+        typeof content === 'string' && typeof filename === 'string' &&
+        filename.startsWith(jsDir) && filename.endsWith('.js')) {
+      const done = compileCached(this, content, filename);
+      if (done !== null) return done.result;
+    }
+    return Reflect.apply(original, this, arguments);
+  };
+  proto._compile = _compile;
+  try {
+    return fn();
+  } finally {
+    // Should something have wrapped _compile over ours meanwhile, ours stays
+    // in its chain as a pass-through.
+    active = false;
+    if (proto._compile === _compile) proto._compile = original;
+  }
+}
+
+// Counters since this process loaded the package, for tests and debugging:
+// { hits, misses, rejected, written }.
+function stats() {
+  return { ...counters };
+}
+
+module.exports = { withCodeCache, flush, stats };
