@@ -43,17 +43,18 @@ void thr__completion_push(thr__completion_t* queue, thr__event_t* event) {
     queue->tail->next = event;
   }
   queue->tail = event;
+  int wake = 0;
   if (was_empty) {
     atomic_store_explicit(&queue->ready, 1, memory_order_seq_cst);
+    /* Read right after the store: a host that saw `ready` and stopped
+     * polling in between would get a wakeup it does not need. */
+    wake = !atomic_load_explicit(&queue->polling, memory_order_seq_cst);
     pthread_cond_signal(&queue->cond);
   }
   pthread_mutex_unlock(&queue->lock);
   /* Outside the lock: the hook may take the embedder's own locks.  Skipped
    * while the host polls: it reads `ready` before it sleeps (see DESIGN). */
-  if (was_empty && queue->wakeup != NULL &&
-      !atomic_load_explicit(&queue->polling, memory_order_seq_cst)) {
-    queue->wakeup(queue->wakeup_arg);
-  }
+  if (wake && queue->wakeup != NULL) queue->wakeup(queue->wakeup_arg);
 }
 
 thr__event_t* thr__completion_swap(thr__completion_t* queue) {

@@ -32,6 +32,10 @@ typedef struct thr__executor_s {
   void (*interrupt)(void* worker_state);
   /* Between tasks and before parking: platform housekeeping. */
   void (*idle)(void* worker_state);
+  /* The worker has been parked for THR__TRIM_AFTER_MS with no work: give
+   * memory back (a full GC, free malloc pages).  Once per idle period; may
+   * be NULL. */
+  void (*trim)(void* worker_state);
   size_t (*heap_used)(void* worker_state);
   /* Released when the pool closes; may be NULL. */
   void (*destroy)(void* ctx);

@@ -154,6 +154,14 @@ static void v8_idle(void* arg) {
   if (state->worker != NULL) v8c_worker_pump(state->worker);
 }
 
+static void v8_trim(void* arg) {
+  v8_worker_state_t* state = arg;
+  pthread_mutex_lock(&state->swap_lock);
+  v8c_worker_t* worker = state->worker;
+  pthread_mutex_unlock(&state->swap_lock);
+  if (worker != NULL) v8c_worker_trim(worker);
+}
+
 static size_t v8_heap_used(void* arg) {
   v8_worker_state_t* state = arg;
   return state->worker != NULL ? v8c_worker_heap_used(state->worker) : 0;
@@ -185,6 +193,7 @@ int thr_pool_init(const thr_pool_options_t* options, thr_pool_t** out) {
       .run = v8_run,
       .interrupt = v8_interrupt,
       .idle = v8_idle,
+      .trim = v8_trim,
       .heap_used = v8_heap_used,
       .destroy = v8_destroy,
       .ctx = ctx,

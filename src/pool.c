@@ -1,7 +1,9 @@
 /* pool.c — pool lifecycle, submission, draining; see pool.h. */
 #include "pool.h"
 
+#include <errno.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "alloc.h"
@@ -47,7 +49,16 @@ int thr__pool_init_with_executor(const thr_pool_options_t* options,
   stage = 4;
   if (pthread_mutex_init(&pool->park_lock, NULL) != 0) goto fail;
   stage = 5;
-  if (pthread_cond_init(&pool->park_cond, NULL) != 0) goto fail;
+  {
+    /* Monotonic: a timed park (THR__TRIM_AFTER_MS) must not stretch or
+     * shrink when the wall clock is set. */
+    pthread_condattr_t attr;
+    pthread_condattr_init(&attr);
+    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+    int rc = pthread_cond_init(&pool->park_cond, &attr);
+    pthread_condattr_destroy(&attr);
+    if (rc != 0) goto fail;
+  }
   *out = pool;
   return 0;
 
@@ -94,7 +105,18 @@ static int any_stealable(thr_pool_t* pool) {
   return 0;
 }
 
-void thr__pool_park(thr_pool_t* pool, thr__worker_t* worker) {
+int thr__pool_park(thr_pool_t* pool, thr__worker_t* worker, int timeout_ms) {
+  int timed_out = 0;
+  struct timespec deadline;
+  if (timeout_ms > 0) {
+    clock_gettime(CLOCK_MONOTONIC, &deadline);
+    deadline.tv_sec += timeout_ms / 1000;
+    deadline.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
+    if (deadline.tv_nsec >= 1000000000L) {
+      deadline.tv_sec++;
+      deadline.tv_nsec -= 1000000000L;
+    }
+  }
   pthread_mutex_lock(&pool->park_lock);
   atomic_fetch_add_explicit(&pool->idle_workers, 1, memory_order_seq_cst);
   atomic_thread_fence(memory_order_seq_cst);
@@ -104,7 +126,12 @@ void thr__pool_park(thr_pool_t* pool, thr__worker_t* worker) {
     atomic_fetch_add_explicit(&worker->parks, 1, memory_order_relaxed);
     int tracing = atomic_load_explicit(&pool->tracing, memory_order_relaxed);
     uint64_t start = tracing ? thr_now_ns() : 0;
-    pthread_cond_wait(&pool->park_cond, &pool->park_lock);
+    if (timeout_ms > 0) {
+      timed_out = pthread_cond_timedwait(&pool->park_cond, &pool->park_lock,
+                                         &deadline) == ETIMEDOUT;
+    } else {
+      pthread_cond_wait(&pool->park_cond, &pool->park_lock);
+    }
     if (tracing) {
       thr__trace_record(&worker->trace, 1, THR_TRACE_PARK, worker->index,
                         start, thr_now_ns(), 0);
@@ -112,6 +139,7 @@ void thr__pool_park(thr_pool_t* pool, thr__worker_t* worker) {
   }
   atomic_fetch_sub_explicit(&pool->idle_workers, 1, memory_order_seq_cst);
   pthread_mutex_unlock(&pool->park_lock);
+  return timed_out;
 }
 
 /* Host thread: makes sure workers 0..min(limit, max_workers)-1 run. */

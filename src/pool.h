@@ -61,8 +61,14 @@ struct thr_pool_s {
 
 /* Worker threads: wake up to `n` parked workers (one broadcast if many). */
 void thr__pool_wake(thr_pool_t* pool, size_t n);
-/* Worker threads: parks until there may be work or the worker must exit. */
-void thr__pool_park(thr_pool_t* pool, thr__worker_t* worker);
+/* How long a parked worker waits for work before it trims its memory
+ * (executor.trim): long enough that a busy host never pays for it, short
+ * enough that an app whose burst of work ended gets the memory back. */
+#define THR__TRIM_AFTER_MS 200
+/* Worker threads: parks until there may be work or the worker must exit,
+ * or, when `timeout_ms` > 0, that many milliseconds passed.  Returns 1 if
+ * it timed out. */
+int thr__pool_park(thr_pool_t* pool, thr__worker_t* worker, int timeout_ms);
 /* Any thread: does the pool want this worker slot to exit? */
 int thr__pool_worker_should_exit(thr_pool_t* pool, const thr__worker_t* worker);
 /* Posts an event to the host. */

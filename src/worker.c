@@ -225,10 +225,12 @@ static void* worker_main(void* arg) {
   }
 
   int idle_rounds = 0;
+  int trimmed = 0; /* memory given back since the last task */
   while (!thr__pool_worker_should_exit(pool, self)) {
     thr_task_t* task = find_work(self);
     if (task != NULL) {
       idle_rounds = 0;
+      trimmed = 0;
       run_task(self, task);
       continue;
     }
@@ -240,7 +242,16 @@ static void* worker_main(void* arg) {
     if (self->exec_state != NULL && pool->executor.idle != NULL) {
       pool->executor.idle(self->exec_state);
     }
-    thr__pool_park(pool, self);
+    /* The first park after work is timed: if nothing came, trim, then
+     * park for as long as it takes. */
+    if (!trimmed && self->exec_state != NULL && pool->executor.trim != NULL) {
+      if (thr__pool_park(pool, self, THR__TRIM_AFTER_MS)) {
+        pool->executor.trim(self->exec_state);
+        trimmed = 1;
+      }
+      continue;
+    }
+    thr__pool_park(pool, self, 0);
   }
 
   hand_back(self);

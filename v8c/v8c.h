@@ -133,6 +133,9 @@ void v8c_worker_terminate(v8c_worker_t* worker);
 /* Runs the platform's pending foreground tasks for this isolate (GC
  * finalization, etc.). Owner thread, between tasks. */
 void v8c_worker_pump(v8c_worker_t* worker);
+/* Owner thread, between tasks, after a while without work: gives memory
+ * back (a full GC with compaction, then free malloc pages to the OS). */
+void v8c_worker_trim(v8c_worker_t* worker);
 
 int v8c_worker_needs_replacement(const v8c_worker_t* worker);
 size_t v8c_worker_heap_used(const v8c_worker_t* worker);

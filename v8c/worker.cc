@@ -70,6 +70,7 @@
  *   Lock order: run_mutex is a leaf lock (nothing else is taken under it
  *   except the platform's own queue lock in WakeIsolate).
  */
+#include <malloc.h>
 #include <math.h>
 #include <string.h>
 
@@ -1222,6 +1223,21 @@ void v8c_worker_pump(v8c_worker_t* worker) {
   v8::HandleScope handle_scope(worker->isolate);
   v8c::PumpIsolate(worker->platform, &worker->handle, false);
   v8c::UpdateHeapUsed(worker);
+}
+
+void v8c_worker_trim(v8c_worker_t* worker) {
+  if (worker == nullptr || worker->isolate == nullptr) return;
+  {
+    v8::Isolate::Scope isolate_scope(worker->isolate);
+    v8::HandleScope handle_scope(worker->isolate);
+    worker->isolate->LowMemoryNotification();
+    v8c::UpdateHeapUsed(worker);
+  }
+#ifdef __GLIBC__
+  // Compilation zones and serializer buffers are malloc'd; glibc keeps
+  // freed pages in this thread's arena until asked.
+  malloc_trim(0);
+#endif
 }
 
 int v8c_worker_needs_replacement(const v8c_worker_t* worker) {
