@@ -9,7 +9,7 @@ const { busy } = require('./helpers/util.js');
 const { threader, thread, isMock, binding } = load();
 
 const DEFAULTS = {
-  maxWorkers: null, workerTimeout: 0, enableValidation: true, transferMode: 'auto',
+  maxWorkers: null, workerTimeout: 0, enableValidation: true, transferMode: 'shared',
   maxHeapMB: null, onError: null, with: null, trace: null,
 };
 
