@@ -24,11 +24,24 @@
 // validation) are usually compiled too, and createCachedData() includes
 // them.  A file whose cache was accepted is never rewritten.
 //
-// Files are named `code-<key>.js.bin`, the key over the file's path and a
-// hash of its source text (plus the binary, V8 version and flags, see
-// cacheKey): V8 itself only checks the source's length, so the content must
-// be in the key.  An edited file gets a new cache file; old ones are not
-// deleted.
+// One file per source file, `code-<key>.bin`, the key over the file's path
+// (and the binary, V8 version and flags, see cacheKey), holding the source
+// text the cache was made from, then the cache:
+//
+//   0   'TCC1'  magic and format version
+//   4   u8      source encoding: 0 latin1, 1 utf16le
+//   5   3 zero bytes
+//   8   u32 LE  source byte length n
+//   12  n bytes the source text
+//   12+n        V8 code cache (script.createCachedData())
+//
+// A cache is used only when its source text equals the text being compiled:
+// V8 itself checks nothing but the source's length, so an edit that keeps
+// the length (an npm update in place keeps npm's fixed mtimes, too) would
+// otherwise run the old code.  Comparing the text costs ~1 ms for all files
+// (decoding acorn's 500 KB copy); hashing it costs ~5 ms (node:crypto's
+// load, or cache_dir.js's hashText in cold JS).  An edited file's cache is
+// rewritten in place, so the directory holds one cache per file.
 //
 // Why not module.enableCompileCache() (Node >= 22.1)?  It turns on Node's
 // compile cache for every module the process loads afterwards, the user's
@@ -44,7 +57,6 @@
 // cannot be read, used or written falls back to Node's own loader or to
 // writing nothing.
 
-const crypto = require('node:crypto');
 const fs = require('node:fs');
 const Module = require('node:module');
 const path = require('node:path');
@@ -53,13 +65,17 @@ const { cacheDir, cacheKey, cachePath, writeAtomic } = require('./cache_dir.js')
 
 const WRITE_DELAY_MS = 1000;
 
+const MAGIC = 0x31434354;  // 'TCC1' read as a little-endian u32
+const HEADER_BYTES = 12;
+const ENCODINGS = ['latin1', 'utf16le'];
+
 // Node's CommonJS wrapper (Module.wrapper), kept on the file's first line so
 // that line numbers in stack traces are those of the file.
 const WRAP_HEAD = '(function (exports, require, module, __filename, __dirname) { ';
 const WRAP_TAIL = '\n});';
 
 const counters = { hits: 0, misses: 0, rejected: 0, written: 0 };
-let pending = [];  // [{ script, file }]: caches to write back
+let pending = [];  // [{ script, file, content }]: caches to write back
 let writeTimer = null;
 
 // False where a cache would be wrong or pointless: caching is off, Node's
@@ -111,23 +127,50 @@ function makeRequire(mod) {
   return require;
 }
 
-function readCache(file) {
+const MISSING = 0;
+const STALE = 1;
+
+// The V8 cache in `file` if it was made from `content`; else MISSING (no
+// file) or STALE (another source text, another format, garbage).
+function readCache(file, content) {
+  let bytes;
   try {
-    const bytes = fs.readFileSync(file);
-    return bytes.length > 0 ? bytes : undefined;
+    bytes = fs.readFileSync(file);
   } catch {
-    return undefined;
+    return MISSING;
   }
+  if (bytes.length <= HEADER_BYTES || bytes.readUInt32LE(0) !== MAGIC) return STALE;
+  const encoding = ENCODINGS[bytes[4]];
+  const n = bytes.readUInt32LE(8);
+  if (encoding === undefined || HEADER_BYTES + n >= bytes.length ||
+      n !== content.length * (encoding === 'utf16le' ? 2 : 1) ||
+      bytes.toString(encoding, HEADER_BYTES, HEADER_BYTES + n) !== content) {
+    return STALE;
+  }
+  return bytes.subarray(HEADER_BYTES + n);
+}
+
+// The file readCache reads: the header, `content`, then the cache.
+function cacheFileBytes(content, cache) {
+  const encoding = /[^\u0000-\u00ff]/.test(content) ? 1 : 0;
+  const n = Buffer.byteLength(content, ENCODINGS[encoding]);
+  const out = Buffer.alloc(HEADER_BYTES + n + cache.length);
+  out.writeUInt32LE(MAGIC, 0);
+  out[4] = encoding;
+  out.writeUInt32LE(n, 8);
+  out.write(content, HEADER_BYTES, n, ENCODINGS[encoding]);
+  out.set(cache, HEADER_BYTES + n);
+  return out;
 }
 
 // Compiles and runs `content` as the CommonJS module `mod`, with a code
 // cache; returns { result } or null when Node's loader should do it instead
 // (no cache file name, or a syntax error, which Node reports in its own form).
 function compileCached(mod, content, filename) {
-  const source = crypto.createHash('sha256').update(content).digest('hex');
-  const file = cachePath(`code-${cacheKey('code-cache', filename, source)}.js.bin`);
+  const file = cachePath(`code-${cacheKey('code-cache', filename)}.bin`);
   if (file === null) return null;
-  const cachedData = readCache(file);
+  const found = readCache(file, content);
+  const cachedData = typeof found === 'number' ? undefined : found;
   let script;
   try {
     // No importModuleDynamically: these files never use import() (js/api.js
@@ -136,15 +179,15 @@ function compileCached(mod, content, filename) {
   } catch {
     return null;
   }
-  if (cachedData === undefined) {
+  if (found === MISSING) {
     counters.misses++;
-  } else if (script.cachedDataRejected) {
+  } else if (found === STALE || script.cachedDataRejected) {
     counters.rejected++;
   } else {
     counters.hits++;
   }
   if (cachedData === undefined || script.cachedDataRejected) {
-    pending.push({ script, file });
+    pending.push({ script, file, content });
     scheduleWrite();
   }
   const wrapper = script.runInThisContext({ displayErrors: true });
@@ -172,10 +215,12 @@ function flush() {
   }
   const list = pending;
   pending = [];
-  for (const { script, file } of list) {
+  for (const { script, file, content } of list) {
     try {
-      const bytes = script.createCachedData();
-      if (bytes.length > 0 && writeAtomic(file, bytes)) counters.written++;
+      const cache = script.createCachedData();
+      if (cache.length > 0 && writeAtomic(file, cacheFileBytes(content, cache))) {
+        counters.written++;
+      }
     } catch {
       // Only a speed-up: the next start compiles from source again.
     }
