@@ -4,9 +4,8 @@
 // THREADER_CACHE_DIR, and checks what they read and wrote, that results are
 // right, and that loading through the cache looks exactly like loading
 // through Node's own loader (module tree, strict mode, stack traces).
-// Without a built addon the child builds the API over the mock binding
-// (index.js has loaded every js/ file, through the cache, before it looks
-// for the addon).
+// Without a built addon the child loads js/api.js through withCodeCache
+// itself and builds the API over the mock binding.
 
 const test = require('node:test');
 const assert = require('node:assert/strict');
@@ -32,15 +31,22 @@ try {
 } catch (err) {
   if (err.code !== 'ERR_THREADER_ADDON_MISSING') throw err;
 }
-const hookRemoved = Module.prototype._compile === originalCompile;
+const codeCache = require(path.join(root, 'js', 'code_cache.js'));
 let api;
 if (pkg) {
   api = pkg;
 } else {
+  const { createThreader } = codeCache.withCodeCache(root, () => require(path.join(root, 'js', 'api.js')));
   const { MockBinding } = require(path.join(root, 'tests', 'js', 'helpers', 'mock_binding.js'));
-  api = require(path.join(root, 'js', 'api.js')).createThreader(new MockBinding({ maxWorkers: 2 }));
+  api = createThreader(new MockBinding({ maxWorkers: 2 }));
 }
-const codeCache = require(path.join(root, 'js', 'code_cache.js'));
+const hookRemoved = Module.prototype._compile === originalCompile;
+// The js/ files that loaded through the hook: all but the two it needs.
+const jsFiles = Object.keys(require.cache)
+  .filter((f) => f.startsWith(path.join(root, 'js') + path.sep))
+  .map((f) => path.relative(root, f))
+  .filter((f) => !/^js[\\/](code_cache|cache_dir)\.js$/.test(f))
+  .sort();
 
 // The module tree under index.js, as Node's loader would have built it.
 function tree(mod, seen = new Set()) {
@@ -63,7 +69,7 @@ try {
   strict = true;
 }
 
-const report = { hookRemoved, strict, tree: index ? tree(index) : null };
+const report = { hookRemoved, strict, jsFiles, tree: index ? tree(index) : null };
 if (process.env.CC_MODE === 'throw') {
   try {
     api.threader(42);
@@ -98,16 +104,16 @@ function tmpdir(t) {
   return dir;
 }
 
-function run(cacheDir, { mode = 'exit', env = {}, uid, gid } = {}) {
+function run(cacheDir, { mode = 'exit', env = {}, uid, gid, pkg = root } = {}) {
   const r = spawnSync(process.execPath, ['-e', CHILD], {
-    cwd: root,
+    cwd: pkg,
     encoding: 'utf8',
     timeout: 30000,
     uid,
     gid,
     env: {
       ...process.env,
-      THREADER_ROOT: root,
+      THREADER_ROOT: pkg,
       THREADER_CACHE_DIR: cacheDir,
       CC_MODE: mode,
       ...env,
@@ -120,6 +126,8 @@ function run(cacheDir, { mode = 'exit', env = {}, uid, gid } = {}) {
   assert.deepEqual(report.result, [2, 42]);
   assert.equal(report.hookRemoved, true, 'Module.prototype._compile was left wrapped');
   assert.equal(report.strict, true, 'js/api.js no longer strict');
+  assert.ok(report.jsFiles.includes(path.join('js', 'vendor', 'acorn.js')), report.jsFiles);
+  report.n = report.jsFiles.length;
   return report;
 }
 
@@ -135,21 +143,18 @@ function cacheFiles(dir) {
   return out;
 }
 
-// The js/ files index.js loads through the hook (not js/code_cache.js and
-// js/cache_dir.js, which load before it).
-const CACHED_FILES = 5;
+const stats = (hits, misses, rejected, written) => ({ hits, misses, rejected, written });
 
 test('the first run writes a cache per file, the second reads them all', (t) => {
   const dir = tmpdir(t);
   const first = run(dir);
-  assert.deepEqual(first.stats, { hits: 0, misses: CACHED_FILES, rejected: 0, written: 0 });
+  assert.deepEqual(first.stats, stats(0, first.n, 0, 0));
   const files = cacheFiles(dir);
-  assert.equal(Object.keys(files).length, CACHED_FILES, 'written at exit');
-  assert.ok(Object.values(files).every((b) => b.length > 0));
+  assert.equal(Object.keys(files).length, first.n, 'written at exit');
 
   const mtimes = Object.keys(files).map((n) => fs.statSync(path.join(dir, n)).mtimeMs);
   const second = run(dir, { mode: 'wait' });
-  assert.deepEqual(second.stats, { hits: CACHED_FILES, misses: 0, rejected: 0, written: 0 });
+  assert.deepEqual(second.stats, stats(first.n, 0, 0, 0));
   // Nothing changed, so nothing was rewritten.
   assert.deepEqual(cacheFiles(dir), files);
   assert.deepEqual(Object.keys(files).map((n) => fs.statSync(path.join(dir, n)).mtimeMs), mtimes);
@@ -158,35 +163,86 @@ test('the first run writes a cache per file, the second reads them all', (t) => 
 
 test('the write-back timer and flush() write without waiting for exit', (t) => {
   const dir = tmpdir(t);
-  assert.equal(run(dir, { mode: 'wait' }).stats.written, CACHED_FILES);
+  const waited = run(dir, { mode: 'wait' });
+  assert.equal(waited.stats.written, waited.n);
   const dir2 = tmpdir(t);
-  assert.equal(run(dir2, { mode: 'flush' }).stats.written, CACHED_FILES);
-  assert.deepEqual(run(dir2).stats, { hits: CACHED_FILES, misses: 0, rejected: 0, written: 0 });
+  const flushed = run(dir2, { mode: 'flush' });
+  assert.equal(flushed.stats.written, flushed.n);
+  assert.deepEqual(run(dir2).stats, stats(flushed.n, 0, 0, 0));
 });
 
 test('a corrupted cache file is rejected quietly and rewritten', (t) => {
   const dir = tmpdir(t);
-  run(dir);
+  const { n } = run(dir);
   const names = Object.keys(cacheFiles(dir));
-  assert.equal(names.length, CACHED_FILES);
+  assert.equal(names.length, n);
   const garbage = Buffer.alloc(4096);
   for (let i = 0; i < garbage.length; i++) garbage[i] = (i * 7919 + 13) & 0xff;
   for (const name of names) fs.writeFileSync(path.join(dir, name), garbage);
 
-  const rejected = run(dir, { mode: 'flush' });
-  assert.deepEqual(rejected.stats,
-    { hits: 0, misses: 0, rejected: CACHED_FILES, written: CACHED_FILES });
+  assert.deepEqual(run(dir, { mode: 'flush' }).stats, stats(0, 0, n, n));
   const rewritten = cacheFiles(dir);
   assert.deepEqual(Object.keys(rewritten), names);
   for (const name of names) assert.notDeepEqual(rewritten[name], garbage, name);
+  assert.deepEqual(run(dir).stats, stats(n, 0, 0, 0));
 
-  assert.deepEqual(run(dir).stats, { hits: CACHED_FILES, misses: 0, rejected: 0, written: 0 });
+  // The same with the header and source text intact and V8's part
+  // garbled: V8 rejects it (script.cachedDataRejected).
+  for (const name of names) {
+    const bytes = fs.readFileSync(path.join(dir, name));
+    const v8Part = 12 + bytes.readUInt32LE(8);
+    assert.ok(v8Part < bytes.length, name);
+    for (let i = v8Part; i < bytes.length; i++) bytes[i] = garbage[i % garbage.length];
+    fs.writeFileSync(path.join(dir, name), bytes);
+  }
+  assert.deepEqual(run(dir, { mode: 'flush' }).stats, stats(0, 0, n, n));
+  assert.deepEqual(run(dir).stats, stats(n, 0, 0, 0));
+});
+
+// V8 checks only a cache's source length: an edit that keeps it must not
+// run the old code.  Runs on a copy of the package.
+test('an edited file does not run its old cache, even at the same length', (t) => {
+  const pkg = tmpdir(t);
+  fs.cpSync(path.join(root, 'js'), path.join(pkg, 'js'), { recursive: true });
+  for (const file of ['index.js', 'package.json', path.join('tests', 'js', 'helpers', 'mock_binding.js')]) {
+    fs.cpSync(path.join(root, file), path.join(pkg, file));
+  }
+  const env = {};
+  const addon = path.join(root, 'out', 'threader.node');
+  if (!process.env.THREADER_ADDON && fs.existsSync(addon)) env.THREADER_ADDON = addon;
+  const dir = tmpdir(t);
+  const opts = { mode: 'throw', env, pkg };
+  const cold = run(dir, opts);
+  assert.match(cold.error.stack, /must be a function/);
+  const warm = run(dir, opts);
+  assert.deepEqual(warm.stats, stats(warm.n, 0, 0, 0));
+
+  const apiFile = path.join(pkg, 'js', 'api.js');
+  const before = fs.readFileSync(apiFile, 'utf8');
+  const after = before.replace('must be a function', 'must be a FUNCTION');
+  assert.notEqual(after, before);
+  assert.equal(after.length, before.length);
+  fs.writeFileSync(apiFile, after);
+  const mtime = fs.statSync(apiFile).mtime;
+
+  const edited = run(dir, opts);
+  assert.deepEqual(edited.stats, stats(edited.n - 1, 0, 1, 0));
+  assert.match(edited.error.stack, /must be a FUNCTION/);
+  assert.deepEqual(run(dir, opts).stats, stats(edited.n, 0, 0, 0));
+
+  // Back to the old text (an npm update in place keeps npm's fixed mtimes):
+  // the old code again.
+  fs.writeFileSync(apiFile, before);
+  fs.utimesSync(apiFile, mtime, mtime);
+  const reverted = run(dir, opts);
+  assert.equal(reverted.stats.rejected, 1);
+  assert.match(reverted.error.stack, /must be a function/);
 });
 
 test('THREADER_CACHE_DIR=off reads and writes nothing', (t) => {
   const home = tmpdir(t);
   const report = run('off', { mode: 'wait', env: { HOME: home, XDG_CACHE_HOME: home } });
-  assert.deepEqual(report.stats, { hits: 0, misses: 0, rejected: 0, written: 0 });
+  assert.deepEqual(report.stats, stats(0, 0, 0, 0));
   assert.deepEqual(fs.readdirSync(home), []);
 });
 
@@ -194,7 +250,7 @@ test('the cache stands aside while V8 coverage is collected', (t) => {
   const dir = tmpdir(t);
   const coverage = tmpdir(t);
   const report = run(dir, { mode: 'flush', env: { NODE_V8_COVERAGE: coverage } });
-  assert.deepEqual(report.stats, { hits: 0, misses: 0, rejected: 0, written: 0 });
+  assert.deepEqual(report.stats, stats(0, 0, 0, 0));
   assert.deepEqual(cacheFiles(dir), {});
 });
 
@@ -220,7 +276,7 @@ test('an unwritable cache directory still loads', (t) => {
   }
   fs.chmodSync(dir, 0o500);
   const report = run(dir, opts);
-  assert.equal(report.stats.written, 0);
+  assert.deepEqual(report.stats, stats(0, 0, 0, 0));
   assert.deepEqual(fs.readdirSync(dir), []);
 });
 
@@ -229,16 +285,17 @@ test('an unwritable cache directory still loads', (t) => {
 // file) are only a lost speed-up.
 test('cache files that cannot be read or written are only a miss', (t) => {
   const dir = tmpdir(t);
-  run(dir);
+  const { n } = run(dir);
   const names = Object.keys(cacheFiles(dir));
-  assert.equal(names.length, CACHED_FILES);
+  assert.equal(names.length, n);
   for (const name of names) {
     fs.unlinkSync(path.join(dir, name));
     fs.mkdirSync(path.join(dir, name));
   }
   const report = run(dir, { mode: 'flush' });
-  assert.deepEqual(report.stats, { hits: 0, misses: CACHED_FILES, rejected: 0, written: 0 });
-  assert.deepEqual(fs.readdirSync(dir).sort(), names.sort());
+  assert.deepEqual(report.stats, stats(0, n, 0, 0));
+  assert.deepEqual(fs.readdirSync(dir).filter((name) => name.startsWith('code-')).sort(),
+    names.sort());
   assert.deepEqual(cacheFiles(dir), {});
 });
 
@@ -250,8 +307,8 @@ test('modules and stack traces are those of Node\'s own loader', (t) => {
   const plain = run('off', { mode: 'throw' });
   const cold = run(dir, { mode: 'throw' });
   const warm = run(dir, { mode: 'throw' });
-  assert.equal(cold.stats.misses, CACHED_FILES);
-  assert.equal(warm.stats.hits, CACHED_FILES);
+  assert.deepEqual(cold.stats, stats(0, cold.n, 0, 0));
+  assert.deepEqual(warm.stats, stats(warm.n, 0, 0, 0));
 
   assert.equal(plain.error.name, 'TypeError');
   assert.equal(plain.error.code, 'ERR_THREADER_VALIDATION');
