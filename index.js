@@ -16,17 +16,23 @@ const { withCodeCache } = require('./js/code_cache.js');
 
 // Our own js/ files (acorn alone is 250 KB) compile from a V8 code cache
 // when one is there (js/code_cache.js); the hook is gone again once these
-// requires return.
-const { errors, createThreader, loadAddon } = withCodeCache(__dirname, () => ({
-  errors: require('./js/errors.js'),
-  createThreader: require('./js/api.js').createThreader,
-  loadAddon: require('./js/load_addon.js').loadAddon,
-}));
+// requires return.  The addon comes first and starts the first worker
+// (js/prestart.js), so that its snapshot and isolate are made on another
+// core while the rest of the package loads.
+const { errors, createThreader, binding } = withCodeCache(__dirname, () => {
+  const { loadAddon, loadedAddonFile } = require('./js/load_addon.js');
+  const loaded = loadAddon(__dirname);
+  require('./js/prestart.js').prestart(loaded, loadedAddonFile());
+  return {
+    binding: loaded,
+    errors: require('./js/errors.js'),
+    createThreader: require('./js/api.js').createThreader,
+  };
+});
 
 const defaultMaxWorkers = typeof os.availableParallelism === 'function' ?
   os.availableParallelism() : os.cpus().length;
 
-const binding = loadAddon(__dirname);
 const { threader, thread } = createThreader(binding, { defaultMaxWorkers });
 
 // process.exit() and fatal exceptions skip Node's environment cleanup hooks

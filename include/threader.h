@@ -174,7 +174,14 @@ THR_EXTERN size_t thr_pool_in_flight(const thr_pool_t* pool);
 THR_EXTERN int thr_fn_new(thr_pool_t* pool, const char* source,
                           size_t source_length, const char* name,
                           thr_fn_t** fn);
+/* Any thread.  A function nobody holds any more (its tasks freed too)
+ * stays interned until the table grows past its threshold; then the host's
+ * next thr_fn_new frees it, so a process that makes endless distinct
+ * sources keeps only the live ones. */
 THR_EXTERN void thr_fn_release(thr_fn_t* fn);
+/* Host thread: functions interned now (live ones and those awaiting the
+ * next sweep). */
+THR_EXTERN size_t thr_pool_function_count(const thr_pool_t* pool);
 
 typedef struct {
   thr_fn_t* fn;             /* required; the task holds its own reference */

@@ -852,7 +852,16 @@ function createThreader(binding, host = {}) {
   const inflight = new Map();  // native task id -> rec
   let queue = [];              // recs waiting for the next flush
   let flushScheduled = false;
-  const fnIds = new Map();     // source -> fnId
+  // source -> {id, used}: the binding's id for each function source.
+  // Bounded: a program that makes endless distinct sources (generated code)
+  // must not keep them all.  Past fnIdLimit entries, those not used since
+  // the last sweep are released (binding.releaseFunction), second-chance
+  // style, so the hot path only sets a flag.
+  const fnIds = new Map();
+  const FN_IDS_MIN_LIMIT = 4096;
+  let fnIdLimit = FN_IDS_MIN_LIMIT;
+  let flushCount = 0;  // flushes so far: the batch each fnIds entry was last in
+  const canReleaseFunctions = typeof binding.releaseFunction === 'function';
   // Started, unsettled recs are in `queue` (waiting for the next flush),
   // in `flushing` (the batch flush() is building) or in `inflight` (with
   // the binding): no separate set, which cost a Set add and delete per task.
@@ -1084,13 +1093,31 @@ function createThreader(binding, host = {}) {
     }
   }
 
-  function fnIdFor(rec) {
-    let fnId = fnIds.get(rec.source);
-    if (fnId === undefined) {
-      fnId = binding.registerFunction(rec.source, rec.name);
-      fnIds.set(rec.source, fnId);
+  // Releases the function ids not used since the last sweep, never one that
+  // the batch being built (flushCount) uses.
+  function sweepFnIds() {
+    for (const [source, entry] of fnIds) {
+      if (entry.used || entry.flush === flushCount) {
+        entry.used = false;
+      } else {
+        fnIds.delete(source);
+        binding.releaseFunction(entry.id);
+      }
     }
-    return fnId;
+    fnIdLimit = Math.max(FN_IDS_MIN_LIMIT, fnIds.size * 2);
+  }
+
+  function fnIdFor(rec) {
+    const known = fnIds.get(rec.source);
+    if (known !== undefined) {
+      known.used = true;
+      known.flush = flushCount;
+      return known.id;
+    }
+    if (fnIds.size >= fnIdLimit && canReleaseFunctions) sweepFnIds();
+    const id = binding.registerFunction(rec.source, rec.name);
+    fnIds.set(rec.source, { id, used: true, flush: flushCount });
+    return id;
   }
 
   // -- moving data: transfer lists and threader.share() --------------------
@@ -1273,6 +1300,7 @@ function createThreader(binding, host = {}) {
 
   function flush() {
     flushScheduled = false;
+    flushCount++;
     const q = queue;
     queue = [];
     flushing = q;
@@ -2031,7 +2059,17 @@ function createThreader(binding, host = {}) {
     } catch (e) {
       failure = e;
     }
+    if (canReleaseFunctions) {
+      for (const entry of fnIds.values()) {
+        try {
+          binding.releaseFunction(entry.id);
+        } catch (e) {
+          if (failure === undefined) failure = e;
+        }
+      }
+    }
     fnIds.clear();
+    fnIdLimit = FN_IDS_MIN_LIMIT;
     handlerInstalled = false;
     if (failure !== undefined) return Promise.reject(failure);
     let resolve;

@@ -34,6 +34,7 @@ int thr__pool_init_with_executor(const thr_pool_options_t* options,
               options->max_workers ? options->max_workers : online_cpus());
   atomic_init(&pool->max_heap_mb, options->max_heap_mb);
   pool->intern_buckets = 64;
+  pool->intern_sweep_at = 1024;
   pool->intern = thr__calloc(pool->intern_buckets, sizeof *pool->intern);
   int stage = 0;
   if (pool->intern == NULL) goto fail;
@@ -208,6 +209,47 @@ size_t thr_pool_in_flight(const thr_pool_t* pool) { return pool->in_flight; }
 
 /* ---- functions --------------------------------------------------------------- */
 
+static void fn_free(thr_fn_t* fn);
+
+/* Host thread: frees interned functions nobody else holds (refs == 1: only
+ * the table).  Nobody can take a new reference meanwhile: only thr_fn_new
+ * does, on this thread. */
+static void intern_sweep(thr_pool_t* pool) {
+  for (size_t b = 0; b < pool->intern_buckets; b++) {
+    thr_fn_t** link = &pool->intern[b];
+    while (*link != NULL) {
+      thr_fn_t* fn = *link;
+      if (atomic_load_explicit(&fn->refs, memory_order_acquire) == 1) {
+        *link = fn->intern_next;
+        fn_free(fn);
+        pool->intern_count--;
+      } else {
+        link = &fn->intern_next;
+      }
+    }
+  }
+}
+
+/* Host thread: doubles the bucket array (chains stay ~1 long). */
+static void intern_grow(thr_pool_t* pool) {
+  size_t buckets = pool->intern_buckets * 2;
+  thr_fn_t** table = thr__calloc(buckets, sizeof *table);
+  if (table == NULL) return; /* keep the old one: slower, still correct */
+  for (size_t b = 0; b < pool->intern_buckets; b++) {
+    thr_fn_t* fn = pool->intern[b];
+    while (fn != NULL) {
+      thr_fn_t* next = fn->intern_next;
+      size_t at = (size_t)(fn->hash % buckets);
+      fn->intern_next = table[at];
+      table[at] = fn;
+      fn = next;
+    }
+  }
+  thr__free(pool->intern);
+  pool->intern = table;
+  pool->intern_buckets = buckets;
+}
+
 int thr_fn_new(thr_pool_t* pool, const char* source, size_t length,
                const char* name, thr_fn_t** out) {
   if (pool == NULL || source == NULL || length == 0 || out == NULL) {
@@ -222,6 +264,15 @@ int thr_fn_new(thr_pool_t* pool, const char* source, size_t length,
       *out = fn;
       return 0;
     }
+  }
+  /* A process that makes ever new sources (generated code) must not keep
+   * every one: past the threshold, drop those nobody holds, and let the
+   * threshold follow what is really live. */
+  if (pool->intern_count >= pool->intern_sweep_at) {
+    intern_sweep(pool);
+    pool->intern_sweep_at = pool->intern_count * 2 > 1024 ? pool->intern_count * 2 : 1024;
+    while (pool->intern_count > pool->intern_buckets * 2) intern_grow(pool);
+    bucket = (size_t)(hash % pool->intern_buckets);
   }
   thr_fn_t* fn = thr__calloc(1, sizeof *fn);
   if (fn == NULL) return THR_ENOMEM;
@@ -243,6 +294,10 @@ int thr_fn_new(thr_pool_t* pool, const char* source, size_t length,
   pool->intern_count++;
   *out = fn;
   return 0;
+}
+
+size_t thr_pool_function_count(const thr_pool_t* pool) {
+  return pool != NULL ? pool->intern_count : 0;
 }
 
 static void fn_free(thr_fn_t* fn) {

@@ -57,6 +57,7 @@ struct thr_pool_s {
   thr_fn_t** intern;                /* host: fn intern table (chained) */
   size_t intern_buckets;
   size_t intern_count;
+  size_t intern_sweep_at;           /* host: sweep when intern_count reaches it */
 };
 
 /* Worker threads: wake up to `n` parked workers (one broadcast if many). */

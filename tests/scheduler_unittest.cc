@@ -224,6 +224,27 @@ TEST_F(SchedulerTest, PollingHostGetsCompletionsWithoutWakeups) {
   DrainUntil(n + 1);
 }
 
+// Functions nobody holds are freed once the intern table passes its
+// threshold; ones still held (by the caller or a task) survive.
+TEST_F(SchedulerTest, UnheldFunctionsAreSweptFromTheInternTable) {
+  Start(1);
+  thr_fn_t* kept = nullptr;
+  ASSERT_EQ(thr_fn_new(pool_, "(x) => 'kept'", 13, nullptr, &kept), 0);
+  for (int i = 0; i < 5000; i++) {
+    std::string source = "(x) => x + " + std::to_string(i);
+    thr_fn_t* fn = nullptr;
+    ASSERT_EQ(thr_fn_new(pool_, source.data(), source.size(), nullptr, &fn), 0);
+    thr_fn_release(fn);
+  }
+  EXPECT_LT(thr_pool_function_count(pool_), 2100u);
+  // The held one is still the same record.
+  thr_fn_t* again = nullptr;
+  ASSERT_EQ(thr_fn_new(pool_, "(x) => 'kept'", 13, nullptr, &again), 0);
+  EXPECT_EQ(again, kept);
+  thr_fn_release(again);
+  thr_fn_release(kept);
+}
+
 TEST_F(SchedulerTest, ThrowAndLostWorkerAreFailures) {
   Start(2);
   Reserve(3);

@@ -94,6 +94,7 @@ int HostBinding::Init(void* platform) {
   };
   const Method methods[] = {
       {"registerFunction", RegisterFunction},
+      {"releaseFunction", ReleaseFunction},
       {"submit", Submit},
       {"cancel", Cancel},
       {"setHandler", SetHandler},
@@ -160,9 +161,36 @@ void HostBinding::RegisterFunction(
   if (rc != 0) {
     return ThrowRangeError(isolate, thr_strerror(rc));
   }
-  self->functions_.push_back(fn);
-  info.GetReturnValue().Set(
-      v8::Number::New(isolate, static_cast<double>(self->functions_.size())));
+  size_t slot;
+  if (!self->free_function_slots_.empty()) {
+    slot = self->free_function_slots_.back();
+    self->free_function_slots_.pop_back();
+    self->functions_[slot] = fn;
+  } else {
+    slot = self->functions_.size();
+    self->functions_.push_back(fn);
+  }
+  info.GetReturnValue().Set(v8::Number::New(isolate, static_cast<double>(slot + 1)));
+}
+
+// releaseFunction(fnId): JS will not submit with fnId again.  Tasks in
+// flight hold their own reference; the pool frees the function once they
+// are freed too (thr_fn_release).  The id may be handed out again.
+void HostBinding::ReleaseFunction(
+    const v8::FunctionCallbackInfo<v8::Value>& info) {
+  HostBinding* self = Unwrap(info);
+  v8::Isolate* isolate = info.GetIsolate();
+  double fn_id = info.Length() > 0
+                     ? info[0]->NumberValue(isolate->GetCurrentContext()).FromMaybe(0)
+                     : 0;
+  if (!(fn_id >= 1 && fn_id <= self->functions_.size()) ||
+      self->functions_[static_cast<size_t>(fn_id) - 1] == nullptr) {
+    return ThrowTypeError(isolate, "releaseFunction: unknown function id");
+  }
+  size_t slot = static_cast<size_t>(fn_id) - 1;
+  thr_fn_release(self->functions_[slot]);
+  self->functions_[slot] = nullptr;
+  self->free_function_slots_.push_back(slot);
 }
 
 // submit([taskId, fnId, data, timeoutMs, priority, seed, transfer, ...])
@@ -210,7 +238,8 @@ void HostBinding::Submit(const v8::FunctionCallbackInfo<v8::Value>& info) {
     }
     double task_id = slot[0]->NumberValue(context).FromMaybe(0);
     double fn_id = slot[1]->NumberValue(context).FromMaybe(0);
-    if (task_id <= 0 || fn_id < 1 || fn_id > self->functions_.size()) {
+    if (task_id <= 0 || fn_id < 1 || fn_id > self->functions_.size() ||
+        self->functions_[static_cast<size_t>(fn_id) - 1] == nullptr) {
       abandon();
       return ThrowTypeError(isolate, "submit: bad task or function id");
     }

@@ -72,6 +72,7 @@ class HostBinding {
   static void WakeupTrampoline(void* arg);
   static HostBinding* Unwrap(const v8::FunctionCallbackInfo<v8::Value>& info);
   static void RegisterFunction(const v8::FunctionCallbackInfo<v8::Value>& info);
+  static void ReleaseFunction(const v8::FunctionCallbackInfo<v8::Value>& info);
   static void Submit(const v8::FunctionCallbackInfo<v8::Value>& info);
   static void Cancel(const v8::FunctionCallbackInfo<v8::Value>& info);
   static void SetHandler(const v8::FunctionCallbackInfo<v8::Value>& info);
@@ -99,6 +100,7 @@ class HostBinding {
   v8::Global<v8::Function> handler_;
   thr_pool_t* pool_ = nullptr;
   std::vector<thr_fn_t*> functions_;                 // index = fnId - 1
+  std::vector<size_t> free_function_slots_;          // released fnIds - 1
   std::unordered_map<uint64_t, thr_task_t*> tasks_;  // by JS task id
   // Tasks of the Submit in progress, made but not yet queued.  Serializing
   // data runs user code (getters), which may cancel one of them: such

@@ -1,0 +1,107 @@
+'use strict';
+// The worker snapshot's disk cache and the first worker started at load
+// (js/prestart.js, js/cache_dir.js, v8c/snapshot.cc).  Each case runs in a
+// fresh Node process: the snapshot is made (or read) once per process.
+
+const test = require('node:test');
+const assert = require('node:assert/strict');
+const fs = require('node:fs');
+const os = require('node:os');
+const path = require('node:path');
+const { spawnSync } = require('node:child_process');
+
+const root = path.resolve(__dirname, '..', '..');
+const real = fs.existsSync(path.join(root, 'out', 'threader.node')) ||
+  Boolean(process.env.THREADER_ADDON);
+const skip = real && !process.env.THREADER_TEST_MOCK ? false : 'needs the real addon';
+
+// Runs one task in a child and reports where its snapshot came from.
+const CHILD = `
+const root = ${JSON.stringify(root)};
+const { threader, thread } = require(root);
+const binding = require(root + '/js/load_addon.js').loadAddon(root);
+thread.all(threader((x) => x * 2, 21)).then((r) => {
+  process.stdout.write(JSON.stringify({ result: r[0], info: binding.snapshotInfo(),
+    stats: threader.stats() }));
+});`;
+
+function run(env) {
+  const out = spawnSync(process.execPath, ['-e', CHILD], {
+    env: { ...process.env, ...env }, encoding: 'utf8', timeout: 60000,
+  });
+  assert.equal(out.status, 0, `child failed: ${out.stderr}`);
+  return JSON.parse(out.stdout);
+}
+
+function tmpDir(t) {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'threader-cache-'));
+  t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+const snapshots = (dir) => fs.readdirSync(dir).filter((f) => /^snapshot-.*\.bin$/.test(f));
+
+test('the first process makes the snapshot and writes it; the next reads it', { skip }, (t) => {
+  const dir = tmpDir(t);
+  const first = run({ THREADER_CACHE_DIR: dir });
+  assert.equal(first.result, 42);
+  assert.equal(first.info.source, 'created');
+  assert.equal(snapshots(dir).length, 1);
+  const mode = fs.statSync(path.join(dir, snapshots(dir)[0])).mode & 0o777;
+  assert.equal(mode, 0o600);
+  const second = run({ THREADER_CACHE_DIR: dir });
+  assert.equal(second.result, 42);
+  assert.equal(second.info.source, 'cache');
+  assert.ok(second.info.ms < first.info.ms, `read ${second.info.ms} ms, made ${first.info.ms} ms`);
+  assert.deepEqual(fs.readdirSync(dir).filter((f) => f.endsWith('.tmp')), []);
+});
+
+for (const [name, damage] of [
+  ['a corrupted byte', (buf) => { buf[buf.length >> 1] ^= 0x55; return buf; }],
+  ['a truncated file', (buf) => buf.subarray(0, buf.length - 100)],
+  ['a foreign V8 version', (buf) => { buf.write('9.9.999', 32, 'latin1'); return buf; }],
+  ['garbage', () => Buffer.from('not a snapshot at all')],
+]) {
+  test(`${name} is ignored and replaced, never fed to V8`, { skip }, (t) => {
+    const dir = tmpDir(t);
+    run({ THREADER_CACHE_DIR: dir });
+    const file = path.join(dir, snapshots(dir)[0]);
+    fs.writeFileSync(file, damage(fs.readFileSync(file)));
+    const again = run({ THREADER_CACHE_DIR: dir });
+    assert.equal(again.result, 42);
+    assert.equal(again.info.source, 'created');
+    assert.equal(run({ THREADER_CACHE_DIR: dir }).info.source, 'cache', 'not rewritten');
+  });
+}
+
+test('THREADER_CACHE_DIR=off: no files, the snapshot is made in memory', { skip }, (t) => {
+  const dir = tmpDir(t);
+  const r = run({ THREADER_CACHE_DIR: 'off', HOME: dir, XDG_CACHE_HOME: dir });
+  assert.equal(r.result, 42);
+  assert.equal(r.info.source, 'created');
+  assert.deepEqual(fs.readdirSync(dir), []);
+});
+
+test('different V8 flags use a different snapshot file', { skip }, (t) => {
+  const dir = tmpDir(t);
+  run({ THREADER_CACHE_DIR: dir });
+  const r = run({ THREADER_CACHE_DIR: dir, NODE_OPTIONS: '--max-old-space-size=300' });
+  assert.equal(r.info.source, 'created');
+  assert.equal(snapshots(dir).length, 2);
+});
+
+test('one worker starts at load; THREADER_PRESTART=0 starts none', { skip }, () => {
+  const probe = (env) => {
+    const out = spawnSync(process.execPath, ['-e', `
+      const root = ${JSON.stringify(root)};
+      const { threader } = require(root);
+      setTimeout(() => process.stdout.write(JSON.stringify(threader.stats())), 300);`],
+    { env: { ...process.env, ...env }, encoding: 'utf8', timeout: 60000 });
+    assert.equal(out.status, 0, out.stderr);
+    return JSON.parse(out.stdout);
+  };
+  const started = probe({}).filter((w) => w.running);
+  assert.equal(started.length, 1);
+  assert.equal(started[0].isolatesCreated, 1);
+  assert.equal(probe({ THREADER_PRESTART: '0' }).filter((w) => w.running).length, 0);
+});
