@@ -80,6 +80,7 @@ const WRAP_HEAD = '(function (exports, require, module, __filename, __dirname) {
 const WRAP_TAIL = '\n});';
 
 const counters = { hits: 0, misses: 0, rejected: 0, written: 0 };
+const compiled = [];  // every file compileCached compiled, in order
 let pending = [];  // [{ script, file, content }]: caches to write back
 let writeTimer = null;
 
@@ -193,6 +194,7 @@ function compileCached(mod, content, filename) {
   } catch {
     return null;
   }
+  compiled.push(filename);
   if (found === MISSING) {
     counters.misses++;
   } else if (found === STALE || script.cachedDataRejected) {
@@ -275,4 +277,9 @@ function stats() {
   return { ...counters };
 }
 
-module.exports = { withCodeCache, flush, stats };
+// The files compiled through the hook, in load order, for tests.
+function compiledFiles() {
+  return compiled.slice();
+}
+
+module.exports = { withCodeCache, flush, stats, compiledFiles };
