@@ -10,10 +10,15 @@
 //
 // Every file in it is named by a key over everything the bytes depend on
 // (see cacheKey): the Node binary (path, size, mtime), its V8 version,
-// process.execArgv and NODE_OPTIONS (V8 flags change what a snapshot or a
-// code cache may hold), the architecture, and the caller's own inputs (the
-// addon file, the source text).  A different binary or flag set reads and
-// writes different files, so one cache directory may serve many Nodes.
+// the command-line options and NODE_OPTIONS (V8 flags change what a
+// snapshot or a code cache may hold), the architecture, and the caller's
+// own inputs (the addon file, the source file).  A different binary or flag
+// set reads and writes different files, so one cache directory may serve
+// many Nodes.  The text of a `node -e` / `-p` script is not part of the
+// key, or every such script would leave its own files behind.  (V8's exact
+// digest, v8.cachedDataVersionTag(), would need node:v8: 2.3 ms to load.
+// A flag set that slips through is caught when the file is read: V8
+// rejects a mismatched code cache, v8c/snapshot.cc checks its header.)
 //
 // Writes are atomic (a temporary file, then rename), with mode 0600 in a
 // 0700 directory: the files hold code this process will run.
@@ -72,6 +77,23 @@ function hashText(text) {
   return (a >>> 0).toString(16).padStart(8, '0') + (b >>> 0).toString(16).padStart(8, '0');
 }
 
+// process.execArgv without the script text of -e / -p (and their long
+// forms), which names nothing the cached bytes depend on.
+const SCRIPT_OPTIONS = new Set(['-e', '--eval', '-p', '--print', '-pe']);
+function optionsKey(argv) {
+  const out = [];
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i];
+    if (SCRIPT_OPTIONS.has(arg)) {
+      i++;  // and its value
+      continue;
+    }
+    if (/^--(eval|print)=/.test(arg)) continue;
+    out.push(arg);
+  }
+  return out.join(' ');
+}
+
 // A hex key over the running binary, its V8 and flags, and `parts`.
 function cacheKey(...parts) {
   return hashText([
@@ -79,7 +101,7 @@ function cacheKey(...parts) {
     process.version,
     process.versions.v8,
     process.arch,
-    process.execArgv.join(' '),
+    optionsKey(process.execArgv),
     process.env.NODE_OPTIONS || '',
     ...parts.map(String),
   ].join('\0'));
