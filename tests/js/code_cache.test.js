@@ -111,6 +111,7 @@ function run(cacheDir, { mode = 'exit', env = {}, uid, gid, pkg = root, cached =
       ...process.env,
       THREADER_ROOT: pkg,
       THREADER_CACHE_DIR: cacheDir,
+      THREADER_CODE_CACHE: '1',  // opt-in (js/code_cache.js)
       CC_MODE: mode,
       ...env,
     },
@@ -249,6 +250,13 @@ test('THREADER_CACHE_DIR=off reads and writes nothing', (t) => {
   const report = run('off', { mode: 'wait', env: { HOME: home, XDG_CACHE_HOME: home }, cached: false });
   assert.deepEqual(report.stats, stats(0, 0, 0, 0));
   assert.deepEqual(fs.readdirSync(home), []);
+});
+
+test('without THREADER_CODE_CACHE=1 the hook stays out (opt-in)', (t) => {
+  const dir = tmpdir(t);
+  const report = run(dir, { mode: 'wait', env: { THREADER_CODE_CACHE: '' }, cached: false });
+  assert.deepEqual(report.stats, stats(0, 0, 0, 0));
+  assert.deepEqual(cacheFiles(dir), {});
 });
 
 test('the cache stands aside while V8 coverage is collected', (t) => {
