@@ -1304,8 +1304,11 @@ function createThreader(binding, host = {}) {
     const q = queue;
     queue = [];
     flushing = q;
-    const batch = [];
-    const sent = [];
+    // Sized once (no growth copies with 20,000 tasks in a flush), trimmed
+    // below to what was really sent.
+    const batch = new Array(q.length * 7);
+    const sent = new Array(q.length);
+    let count = 0;
     for (let i = 0; i < q.length; i++) {
       const rec = q[i];
       if (rec.status !== 'running' || rec.id !== 0) continue;
@@ -1322,16 +1325,24 @@ function createThreader(binding, host = {}) {
       rec.id = id;
       rec.attempts++;
       inflight.set(id, rec);
-      sent.push(rec);
       const timeout = rec.timeout !== undefined ? rec.timeout :
         config.workerTimeout;
       rec.timeoutUsed = timeout;
-      batch.push(id, fnId, rec.data, timeout, rec.priority, rec.seed,
-                 transfer);
+      const at = count * 7;
+      batch[at] = id;
+      batch[at + 1] = fnId;
+      batch[at + 2] = rec.data;
+      batch[at + 3] = timeout;
+      batch[at + 4] = rec.priority;
+      batch[at + 5] = rec.seed;
+      batch[at + 6] = transfer;
+      sent[count++] = rec;
       // Keep the data only where a retry may need it again.
       if (rec.retriesLeft === 0) rec.data = undefined;
     }
-    if (sent.length === 0) return;
+    if (count === 0) return;
+    batch.length = count * 7;
+    sent.length = count;
     let failures;
     try {
       ensureHandler();
@@ -1617,6 +1628,18 @@ function createThreader(binding, host = {}) {
     }
   }
 
+  // promise.cancel(reason) of every thread.* promise: cancels the run the
+  // promise belongs to.  Call it as a method (promise.cancel()).
+  const kRunOfPromise = Symbol('threader.run');
+  function cancelThisRun(reason) {
+    const run = this !== null && (typeof this === 'object' || typeof this === 'function') ?
+      this[kRunOfPromise] : undefined;
+    if (run === undefined) {
+      throw new TypeError('cancel() must be called on a thread.* promise: promise.cancel()');
+    }
+    return run.cancel(reason);
+  }
+
   // The executor of every Run's promise: it runs synchronously inside `new
   // Promise`, so the constructor picks the functions up right after.
   let capturedResolve;
@@ -1640,10 +1663,11 @@ function createThreader(binding, host = {}) {
       this.resolveFn = capturedResolve;
       this.rejectFn = capturedReject;
       capturedResolve = capturedReject = undefined;
-      const run = this;
-      // A plain store, not defineProperty (a runtime call per run, ~10% of
-      // a tiny task's host time): `cancel` is an own enumerable property.
-      this.promise.cancel = function cancel(reason) { return run.cancel(reason); };
+      // Plain stores, not defineProperty (a runtime call per run), and one
+      // shared cancel function rather than a closure per run: with 20,000
+      // runs in flight each byte counts (tools/bench throughput).
+      this.promise[kRunOfPromise] = this;
+      this.promise.cancel = cancelThisRun;
     }
 
     resolve(value) {
