@@ -85,6 +85,96 @@ const PRIORITIES = { __proto__: null, high: 0, normal: 1, low: 2 };
 const TRANSFER_MODES = ['auto', 'clone', 'transfer', 'shared'];
 const MAX_TIMEOUT = 0x7fffffff;  // as setTimeout: about 24.8 days
 const MAX_TASK_ID = 0x7fffffff;
+
+// Task ids in flight -> rec.  Ids are handed out in sequence, so the ids in
+// flight are nearly a sliding window: a power-of-two array indexed by
+// `id & mask` holds them without hashing, and a delete never rehashes.  (A
+// Map with 20,000 entries coming and going rehashed every round: ~140 bytes
+// and ~3% of the CPU per tiny task, tools/bench throughput.)  An id whose
+// slot is taken by an older one still in flight (a long task while millions
+// of short ones pass) goes to a small Map; the array doubles only when it is
+// half full, so one stuck task cannot make it grow without bound.
+class IdTable {
+  constructor() {
+    this.ids = new Int32Array(1024);  // 0: empty (ids start at 1)
+    this.recs = new Array(1024).fill(undefined);
+    this.mask = 1023;
+    this.overflow = new Map();
+    this.size = 0;
+  }
+
+  get(id) {
+    const i = id & this.mask;
+    if (this.ids[i] === id) return this.recs[i];
+    return this.overflow.size === 0 ? undefined : this.overflow.get(id);
+  }
+
+  has(id) {
+    return this.ids[id & this.mask] === id || this.overflow.has(id);
+  }
+
+  set(id, rec) {
+    if (this.size >= (this.mask + 1) >>> 1) this.grow();
+    const i = id & this.mask;
+    if (this.ids[i] === 0) {
+      this.ids[i] = id;
+      this.recs[i] = rec;
+    } else {
+      this.overflow.set(id, rec);
+    }
+    this.size++;
+  }
+
+  delete(id) {
+    const i = id & this.mask;
+    if (this.ids[i] === id) {
+      this.ids[i] = 0;
+      this.recs[i] = undefined;
+      this.size--;
+      return true;
+    }
+    if (this.overflow.size !== 0 && this.overflow.delete(id)) {
+      this.size--;
+      return true;
+    }
+    return false;
+  }
+
+  // fn(rec, id) for every entry.
+  forEach(fn) {
+    for (let i = 0; i <= this.mask; i++) {
+      if (this.ids[i] !== 0) fn(this.recs[i], this.ids[i]);
+    }
+    for (const [id, rec] of Array.from(this.overflow)) fn(rec, id);
+  }
+
+  keys() {
+    const out = [];
+    this.forEach((rec, id) => out.push(id));
+    return out;
+  }
+
+  grow() {
+    const entries = [];
+    this.forEach((rec, id) => entries.push(id, rec));
+    const size = (this.mask + 1) * 2;
+    this.ids = new Int32Array(size);
+    this.recs = new Array(size).fill(undefined);
+    this.mask = size - 1;
+    this.overflow = new Map();
+    this.size = 0;
+    for (let k = 0; k < entries.length; k += 2) {
+      const i = entries[k] & this.mask;
+      if (this.ids[i] === 0) {
+        this.ids[i] = entries[k];
+        this.recs[i] = entries[k + 1];
+      } else {
+        this.overflow.set(entries[k], entries[k + 1]);
+      }
+      this.size++;
+    }
+  }
+}
 const MAX_WORKERS = 1024;  // as the binding allows
 const FN_BINDING = '__threader_fn__';  // name of fn inside a `with` wrapper
 // The worker compiles task code as a function of this one parameter, which
@@ -849,7 +939,7 @@ function createThreader(binding, host = {}) {
   };
   let configWith = null;  // {names, parts} precomputed from config.with
 
-  const inflight = new Map();  // native task id -> rec
+  const inflight = new IdTable();  // native task id -> rec
   let queue = [];              // recs waiting for the next flush
   let flushScheduled = false;
   // source -> {id, used}: the binding's id for each function source.
@@ -2133,4 +2223,5 @@ function createThreader(binding, host = {}) {
 module.exports = {
   createThreader,
   findUncloneable,
+  IdTable,  // for tests
 };
