@@ -14,21 +14,22 @@ const os = require('node:os');
 
 const { withCodeCache } = require('./js/code_cache.js');
 
-// Our own js/ files (acorn alone is 250 KB) compile from a V8 code cache
-// when one is there (js/code_cache.js); the hook is gone again once these
-// requires return.  The addon comes first and starts the first worker
-// (js/prestart.js), so that its snapshot and isolate are made on another
-// core while the rest of the package loads.
-const { errors, createThreader, binding } = withCodeCache(__dirname, () => {
-  const { loadAddon, loadedAddonFile } = require('./js/load_addon.js');
-  const loaded = loadAddon(__dirname);
-  require('./js/prestart.js').prestart(loaded, loadedAddonFile());
-  return {
-    binding: loaded,
-    errors: require('./js/errors.js'),
-    createThreader: require('./js/api.js').createThreader,
-  };
-});
+// The addon comes first and starts the first worker (js/prestart.js), so
+// that its snapshot and isolate are made on another core while the rest of
+// the package loads.  js/load_addon.js stays outside the code cache hook:
+// loading the addon may set V8 flags (v8c/compat.h), and V8 rejects a code
+// cache made under other flags.
+const { loadAddon, loadedAddonFile } = require('./js/load_addon.js');
+const binding = loadAddon(__dirname);
+require('./js/prestart.js').prestart(binding, loadedAddonFile());
+
+// Our own js/ files (acorn alone is 250 KB) may compile from a V8 code
+// cache (opt-in, js/code_cache.js); the hook is gone again once these
+// requires return.
+const { errors, createThreader } = withCodeCache(__dirname, () => ({
+  errors: require('./js/errors.js'),
+  createThreader: require('./js/api.js').createThreader,
+}));
 
 const defaultMaxWorkers = typeof os.availableParallelism === 'function' ?
   os.availableParallelism() : os.cpus().length;
