@@ -12,7 +12,10 @@
 
 const os = require('node:os');
 
-const { withCodeCache } = require('./js/code_cache.js');
+// js/code_cache.js is opt-in (THREADER_CODE_CACHE=1; see its usable()):
+// not loaded at all otherwise.
+const withCodeCache = process.env.THREADER_CODE_CACHE === '1' ?
+  require('./js/code_cache.js').withCodeCache : (root, fn) => fn();
 
 // The addon comes first and starts the first worker (js/prestart.js), so
 // that its snapshot and isolate are made on another core while the rest of
