@@ -32,6 +32,9 @@ require('./js/prestart.js').prestart(binding, loadedAddonFile());
 const { errors, createThreader } = withCodeCache(__dirname, () => ({
   errors: require('./js/errors.js'),
   createThreader: require('./js/api.js').createThreader,
+  // js/validate.js loads acorn at the first validation; with the code cache
+  // on, load it here, through the cache.
+  acorn: process.env.THREADER_CODE_CACHE === '1' ? require('./js/vendor/acorn.js') : null,
 }));
 
 const defaultMaxWorkers = typeof os.availableParallelism === 'function' ?

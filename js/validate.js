@@ -34,7 +34,10 @@
 //
 // Uses nothing but ECMAScript: it also runs inside the embedded V8 shell.
 
-const acorn = require('./vendor/acorn');
+// acorn (250 KB) is loaded at the first validation, not with the package:
+// ~8 ms that a program which loads Threader at start-up and uses it later
+// should not pay up front.
+let acorn = null;
 const { ThreaderValidationError } = require('./errors');
 
 const fnToString = Function.prototype.toString;
@@ -637,6 +640,7 @@ class Analyzer {
 
 function tryParse(text) {
   try {
+    if (acorn === null) acorn = require('./vendor/acorn');
     return { ast: acorn.parse(text, ACORN_OPTIONS), error: null };
   } catch (error) {
     if (error instanceof SyntaxError && typeof error.pos === 'number') {
