@@ -255,6 +255,9 @@ test('lockdown still holds after tasks that use shared values', real, async () =
   threader.config({ maxWorkers: 1 });
   const h = threader.share({ a: [1, 2, 3] });
   try {
+    // A first task, so that the worker exists (an earlier test may have
+    // shut the pool down; the next task starts a worker and its isolate).
+    await thread.all(threader((x) => x, 0));
     const before = threader.stats().totals.isolatesCreated;
     for (let i = 0; i < 20; i++) {
       await thread.all(threader((i) => S.a.reduce((x, y) => x + y, i), i, { with: { S: h } }));
