@@ -128,4 +128,4 @@ function writeAtomic(file, bytes) {
   }
 }
 
-module.exports = { cacheDir, cacheKey, cachePath, hashText, statKey, writeAtomic };
+module.exports = { cacheDir, cacheKey, cachePath, statKey, writeAtomic };

@@ -6,6 +6,7 @@
 #include <time.h>
 
 #include "alloc.h"
+#include "timer.h"
 
 int thr__completion_init(thr__completion_t* queue, thr_wakeup_cb wakeup,
                          void* wakeup_arg) {
@@ -67,18 +68,11 @@ thr__event_t* thr__completion_swap(thr__completion_t* queue) {
   return list;
 }
 
-static uint64_t monotonic_ns(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
-
 int thr__completion_poll(thr__completion_t* queue, uint64_t spin_ns) {
   if (atomic_load_explicit(&queue->ready, memory_order_acquire)) return 1;
   if (spin_ns == 0) return 0;
   atomic_store_explicit(&queue->polling, 1, memory_order_seq_cst);
-  uint64_t deadline = monotonic_ns() + spin_ns;
+  uint64_t deadline = thr_now_ns() + spin_ns;
   int ready = 0;
   for (;;) {
     if (atomic_load_explicit(&queue->ready, memory_order_acquire)) {
@@ -88,7 +82,7 @@ int thr__completion_poll(thr__completion_t* queue, uint64_t spin_ns) {
     /* Yield, not pause: the worker that will produce the event may be
      * queued on this very core (2 cores, host + workers + V8's threads). */
     sched_yield();
-    if (monotonic_ns() >= deadline) break;
+    if (thr_now_ns() >= deadline) break;
   }
   atomic_store_explicit(&queue->polling, 0, memory_order_seq_cst);
   /* A producer that saw polling == 1 skipped the wakeup: look once more. */
@@ -101,14 +95,8 @@ int thr__completion_wait(thr__completion_t* queue, int timeout_ms) {
     if (timeout_ms < 0) {
       while (queue->head == NULL) pthread_cond_wait(&queue->cond, &queue->lock);
     } else {
-      struct timespec deadline;
-      clock_gettime(CLOCK_MONOTONIC, &deadline);
-      deadline.tv_sec += timeout_ms / 1000;
-      deadline.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
-      if (deadline.tv_nsec >= 1000000000L) {
-        deadline.tv_sec++;
-        deadline.tv_nsec -= 1000000000L;
-      }
+      struct timespec deadline =
+          thr__timespec_at(thr_now_ns() + (uint64_t)timeout_ms * 1000000u);
       while (queue->head == NULL) {
         if (pthread_cond_timedwait(&queue->cond, &queue->lock, &deadline) ==
             ETIMEDOUT) {

@@ -154,12 +154,11 @@ static void v8_idle(void* arg) {
   if (state->worker != NULL) v8c_worker_pump(state->worker);
 }
 
+/* Owner thread, which is also the only one that replaces state->worker,
+ * so no swap_lock (as v8_idle). */
 static void v8_trim(void* arg) {
   v8_worker_state_t* state = arg;
-  pthread_mutex_lock(&state->swap_lock);
-  v8c_worker_t* worker = state->worker;
-  pthread_mutex_unlock(&state->swap_lock);
-  if (worker != NULL) v8c_worker_trim(worker);
+  if (state->worker != NULL) v8c_worker_trim(state->worker);
 }
 
 static size_t v8_heap_used(void* arg) {

@@ -108,16 +108,8 @@ static int any_stealable(thr_pool_t* pool) {
 
 int thr__pool_park(thr_pool_t* pool, thr__worker_t* worker, int timeout_ms) {
   int timed_out = 0;
-  struct timespec deadline;
-  if (timeout_ms > 0) {
-    clock_gettime(CLOCK_MONOTONIC, &deadline);
-    deadline.tv_sec += timeout_ms / 1000;
-    deadline.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
-    if (deadline.tv_nsec >= 1000000000L) {
-      deadline.tv_sec++;
-      deadline.tv_nsec -= 1000000000L;
-    }
-  }
+  uint64_t deadline_ns =
+      timeout_ms > 0 ? thr_now_ns() + (uint64_t)timeout_ms * 1000000u : 0;
   pthread_mutex_lock(&pool->park_lock);
   atomic_fetch_add_explicit(&pool->idle_workers, 1, memory_order_seq_cst);
   atomic_thread_fence(memory_order_seq_cst);
@@ -128,6 +120,7 @@ int thr__pool_park(thr_pool_t* pool, thr__worker_t* worker, int timeout_ms) {
     int tracing = atomic_load_explicit(&pool->tracing, memory_order_relaxed);
     uint64_t start = tracing ? thr_now_ns() : 0;
     if (timeout_ms > 0) {
+      struct timespec deadline = thr__timespec_at(deadline_ns);
       timed_out = pthread_cond_timedwait(&pool->park_cond, &pool->park_lock,
                                          &deadline) == ETIMEDOUT;
     } else {

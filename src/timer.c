@@ -12,6 +12,12 @@ uint64_t thr_now_ns(void) {
   return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
 }
 
+struct timespec thr__timespec_at(uint64_t ns) {
+  struct timespec ts = {(time_t)(ns / 1000000000ULL),
+                        (long)(ns % 1000000000ULL)};
+  return ts;
+}
+
 int thr__timer_init(thr__timer_t* timer, thr_pool_t* pool) {
   timer->pool = pool;
   timer->started = 0;
@@ -84,8 +90,7 @@ static void* timer_main(void* arg) {
     if (next == UINT64_MAX) {
       pthread_cond_wait(&timer->cond, &timer->lock);
     } else {
-      struct timespec ts = {(time_t)(next / 1000000000ULL),
-                            (long)(next % 1000000000ULL)};
+      struct timespec ts = thr__timespec_at(next);
       pthread_cond_timedwait(&timer->cond, &timer->lock, &ts);
     }
   }

@@ -19,6 +19,7 @@
 
 #include <pthread.h>
 #include <stdint.h>
+#include <time.h>
 
 #include "threader.h"
 
@@ -31,6 +32,10 @@ typedef struct {
   uint64_t next_wake_ns; /* guarded by lock; UINT64_MAX when none */
   thr_pool_t* pool;
 } thr__timer_t;
+
+/* Any thread: the CLOCK_MONOTONIC time `ns` (thr_now_ns's clock) as a
+ * timespec, for pthread_cond_timedwait on a monotonic condvar. */
+struct timespec thr__timespec_at(uint64_t ns);
 
 int thr__timer_init(thr__timer_t* timer, thr_pool_t* pool);
 void thr__timer_destroy(thr__timer_t* timer);

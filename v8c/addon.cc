@@ -62,35 +62,26 @@ class NodeHostBinding final : public HostBinding {
     return Init(node::GetMultiIsolatePlatform(env));
   }
 
+  // Closes a handle of ours (any uv type) and frees it once libuv is done
+  // with it; its callbacks see data == nullptr meanwhile.
+  template <typename Handle>
+  static void CloseHandle(Handle** slot) {
+    if (*slot == nullptr) return;
+    (*slot)->data = nullptr;
+    uv_close(reinterpret_cast<uv_handle_t*>(*slot), [](uv_handle_t* handle) {
+      delete reinterpret_cast<Handle*>(handle);
+    });
+    *slot = nullptr;
+  }
+
   // Environment teardown: stop the workers while V8 is still alive, then
-  // close the handle.  The binding itself is deleted when the handle closes.
+  // close the handles and delete the binding.
   static void Cleanup(void* arg) {
     NodeHostBinding* self = static_cast<NodeHostBinding*>(arg);
     self->Shutdown();
-    if (self->async_ != nullptr) {
-      self->async_->data = nullptr;
-      uv_close(reinterpret_cast<uv_handle_t*>(self->async_),
-               [](uv_handle_t* handle) {
-                 delete reinterpret_cast<uv_async_t*>(handle);
-               });
-      self->async_ = nullptr;
-    }
-    if (self->prepare_ != nullptr) {
-      self->prepare_->data = nullptr;
-      uv_close(reinterpret_cast<uv_handle_t*>(self->prepare_),
-               [](uv_handle_t* handle) {
-                 delete reinterpret_cast<uv_prepare_t*>(handle);
-               });
-      self->prepare_ = nullptr;
-    }
-    if (self->idle_ != nullptr) {
-      self->idle_->data = nullptr;
-      uv_close(reinterpret_cast<uv_handle_t*>(self->idle_),
-               [](uv_handle_t* handle) {
-                 delete reinterpret_cast<uv_idle_t*>(handle);
-               });
-      self->idle_ = nullptr;
-    }
+    CloseHandle(&self->async_);
+    CloseHandle(&self->prepare_);
+    CloseHandle(&self->idle_);
     delete self;
   }
 
