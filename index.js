@@ -37,6 +37,17 @@ const { errors, createThreader } = withCodeCache(__dirname, () => ({
   acorn: process.env.THREADER_CODE_CACHE === '1' ? require('./js/vendor/acorn.js') : null,
 }));
 
+// Sources that validated in an earlier run are not parsed again
+// (js/validation_memo.js): the first threader(fn) then skips loading acorn.
+{
+  const { cacheKey, cachePath, statKey } = require('./js/cache_dir.js');
+  const { version } = require('./package.json');
+  const file = cachePath(`validated-${cacheKey('validation-memo', version,
+    statKey(require.resolve('./js/validate.js')),
+    statKey(require.resolve('./js/vendor/acorn.js')))}.json`);
+  require('./js/validate.js').setMemo(require('./js/validation_memo.js').createMemo(file));
+}
+
 const defaultMaxWorkers = typeof os.availableParallelism === 'function' ?
   os.availableParallelism() : os.cpus().length;
 

@@ -9,6 +9,10 @@ const workloads = require('./workloads.js');
 
 const [, , peerName, mode, rawParams] = process.argv;
 const params = rawParams ? JSON.parse(rawParams) : {};
+// A cache directory of its own (Threader's snapshot and validation record;
+// js/cache_dir.js): run.js passes a fresh empty one for the cold start of a
+// first run on a machine.
+if (params.cacheDir) process.env.THREADER_CACHE_DIR = params.cacheDir;
 const peer = require(`./peers/${peerName}.js`);
 
 const now = () => performance.now();  // ms, sub-µs resolution

@@ -316,6 +316,23 @@ async function main() {
         e.cold = { runs, medianMs: median(runs.map(x => x.totalMs)), medianLoadMs: median(runs.map(x => x.loadMs)) };
         log(`${name}: cold start ${fmt(e.cold.medianMs, 2)} ms (load ${fmt(e.cold.medianLoadMs, 2)} ms)`);
       }
+      if (name === 'threader') {
+        // The runs above read the snapshot and the validation record that
+        // earlier children left in the cache directory, as every start after
+        // the first one on a machine does; these start from an empty one.
+        const firstRuns = [];
+        for (let i = 0; i < PLAN.coldRuns; i++) {
+          const cacheDir = fs.mkdtempSync(path.join(os.tmpdir(), 'threader-bench-cache-'));
+          r = await runChild(name, 'cold', { workers: null, cacheDir });
+          fs.rmSync(cacheDir, { recursive: true, force: true });
+          if (!note('coldEmptyCache', r)) break;
+          firstRuns.push({ totalMs: r.totalMs, loadMs: r.loadMs, createMs: r.createMs, firstTaskMs: r.firstTaskMs });
+        }
+        if (firstRuns.length === PLAN.coldRuns) {
+          e.coldEmptyCache = { runs: firstRuns, medianMs: median(firstRuns.map(x => x.totalMs)), medianLoadMs: median(firstRuns.map(x => x.loadMs)) };
+          log(`${name}: cold start with an empty cache directory ${fmt(e.coldEmptyCache.medianMs, 2)} ms (load ${fmt(e.coldEmptyCache.medianLoadMs, 2)} ms)`);
+        }
+      }
 
       r = await runChild(name, 'memory', { workers, warmN: Math.max(1, Math.round(cal.n / 6)) });
       if (note('memory', r)) {
@@ -440,6 +457,11 @@ function render(res) {
   }
   L.push('');
   L.push('cold ms: median of fresh processes, from loading the library to the first result (load ms: the require/import part).');
+  const thc = res.peers.threader;
+  if (thc && thc.coldEmptyCache) {
+    L.push(`threader cold with an empty cache directory (a first run on a machine: no cached snapshot or validation record): ` +
+      `${fmt(thc.coldEmptyCache.medianMs, 2)} ms (load ${fmt(thc.coldEmptyCache.medianLoadMs, 2)} ms).`);
+  }
   L.push('MB/worker: (RSS with the pool warmed - RSS before loading it) / workers. serial: direct synchronous calls.');
   if (res.floor) {
     L.push(`latency floor of this machine (bench/floor/wake.c): two sleeping threads round trip p50 ${res.floor.sleepP50us} µs ` +

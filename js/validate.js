@@ -38,6 +38,9 @@
 // ~8 ms that a program which loads Threader at start-up and uses it later
 // should not pay up front.
 let acorn = null;
+// An on-disk record of sources that validated (js/validation_memo.js), set
+// by the package entry; null in the shell and with the cache off.
+let memo = null;
 const { ThreaderValidationError } = require('./errors');
 
 const fnToString = Function.prototype.toString;
@@ -790,6 +793,8 @@ function analyse(source, nameHint) {
 
 function cachedAnalysis(source, nameHint) {
   let entry = sourceCache.get(source);
+  if (entry !== undefined) return entry;
+  if (memo !== null) entry = memo.get(source);
   if (entry === undefined) {
     entry = analyse(source, nameHint);
     if (entry.error === null && entry.free.length > 0) {
@@ -800,12 +805,15 @@ function cachedAnalysis(source, nameHint) {
         f.column = pos.column;
       }
     }
-    if (sourceCache.size >= MAX_CACHE_ENTRIES) {
-      // Evict the oldest entry (a Map iterates in insertion order).
-      sourceCache.delete(sourceCache.keys().next().value);
+    if (memo !== null && entry.error === null && entry.kind !== 'method') {
+      memo.add(source, entry);
     }
-    sourceCache.set(source, entry);
   }
+  if (sourceCache.size >= MAX_CACHE_ENTRIES) {
+    // Evict the oldest entry (a Map iterates in insertion order).
+    sourceCache.delete(sourceCache.keys().next().value);
+  }
+  sourceCache.set(source, entry);
   return entry;
 }
 
@@ -934,7 +942,14 @@ function cacheSize() {
   return sourceCache.size;
 }
 
+// Sets the memo cachedAnalysis asks before parsing: { get(source) ->
+// analysis | undefined, add(source, analysis) }, or null.
+function setMemo(m) {
+  memo = m;
+}
+
 module.exports = {
+  setMemo,
   validateFunction,
   validateSource,
   ECMASCRIPT_GLOBALS,
