@@ -179,6 +179,15 @@ THR_EXTERN int thr_fn_new(thr_pool_t* pool, const char* source,
  * next thr_fn_new frees it, so a process that makes endless distinct
  * sources keeps only the live ones. */
 THR_EXTERN void thr_fn_release(thr_fn_t* fn);
+/* Host thread.  Declares that running `fn` cannot change any object that
+ * existed before it ran (no property writes, no calls but pure ones, no
+ * nested functions: js/validate.js's `inert`, a property of the source
+ * text).  Workers then skip their check of the intrinsics after its tasks
+ * (v8c/worker.cc), which costs ~20 us per task until V8 optimizes it.  The
+ * embedder vouches for it: a wrong mark lets one task's change to a shared
+ * prototype reach the next task on that worker.  There is no unmark; the
+ * mark holds for every task of the same source. */
+THR_EXTERN void thr_fn_mark_inert(thr_fn_t* fn);
 /* Host thread: functions interned now (live ones and those awaiting the
  * next sweep). */
 THR_EXTERN size_t thr_pool_function_count(const thr_pool_t* pool);

@@ -1016,10 +1016,13 @@ function createThreader(binding, host = {}) {
   function validateOne(fn, allowed, enabled = config.enableValidation) {
     if (enabled && typeof validate.validateFunction === 'function') {
       const info = validate.validateFunction(fn, { allowed });
-      return { source: info.source, name: info.name || fn.name || '' };
+      return {
+        source: info.source, name: info.name || fn.name || '',
+        inert: info.inert === true,
+      };
     }
     const info = minimalValidate(fn);
-    return { source: info.source, name: info.name };
+    return { source: info.source, name: info.name, inert: false };
   }
 
   function withParts(object, names, allowed, label, enabled) {
@@ -1076,7 +1079,11 @@ function createThreader(binding, host = {}) {
     const decls = names.map((n, i) => `const ${n} = ${parts[i]};`).join('\n');
     const source = `(function () { const ${FN_BINDING} = (${main.source});\n` +
       `${decls}\nreturn ${FN_BINDING}; })()`;
-    return { source, name: main.name, shared: shared.length > 0 ? shared : undefined };
+    // Not inert: the helpers are functions the task may call.
+    return {
+      source, name: main.name, inert: false,
+      shared: shared.length > 0 ? shared : undefined,
+    };
   }
 
   // -- task records ---------------------------------------------------------
@@ -1205,7 +1212,8 @@ function createThreader(binding, host = {}) {
       return known.id;
     }
     if (fnIds.size >= fnIdLimit && canReleaseFunctions) sweepFnIds();
-    const id = binding.registerFunction(rec.source, rec.name);
+    // Inert sources (js/validate.js) spare the worker its integrity check.
+    const id = binding.registerFunction(rec.source, rec.name, rec.inert);
     fnIds.set(rec.source, { id, used: true, flush: flushCount });
     return id;
   }
@@ -1579,7 +1587,7 @@ function createThreader(binding, host = {}) {
     }
     const rec = {
       task: null, status: 'pending', result: undefined, error: undefined,
-      progress: undefined, source: '', name: '', data, id: 0, attempts: 0,
+      progress: undefined, source: '', name: '', inert: false, data, id: 0, attempts: 0,
       timeout: undefined, timeoutUsed: 0, priority: 1, seed: 0, transfer: undefined,
       transferMode: undefined, shared: undefined, sharedHeld: false,
       retriesLeft: 0, signal: undefined,
@@ -1633,6 +1641,7 @@ function createThreader(binding, host = {}) {
     const compiled = compile(fn, taskWith);
     rec.source = compiled.source;
     rec.name = compiled.name;
+    rec.inert = compiled.inert;
     if (compiled.shared !== undefined) {
       for (const h of compiled.shared) {
         if (sharedStates.get(h).released) throw releasedError('opts.with');

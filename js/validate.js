@@ -232,12 +232,60 @@ function hasUseStrict(statements) {
   return false;
 }
 
+// Math's own functions (ES2023): each reads its arguments and returns a
+// number.  A name Math inherits (`Math.constructor`, `Math.__defineGetter__`)
+// is not among them.
+const MATH_FUNCTIONS = new Set(['abs', 'acos', 'acosh', 'asin', 'asinh',
+  'atan', 'atan2', 'atanh', 'cbrt', 'ceil', 'clz32', 'cos', 'cosh', 'exp',
+  'expm1', 'floor', 'fround', 'hypot', 'imul', 'log', 'log10', 'log1p',
+  'log2', 'max', 'min', 'pow', 'random', 'round', 'sign', 'sin', 'sinh',
+  'sqrt', 'tan', 'tanh', 'trunc']);
+
+// `Math.f` (not `Math[f]`, not `Math.f.call`) as a callee.
+function isMathCall(callee) {
+  return callee.type === 'MemberExpression' && !callee.computed &&
+    callee.object.type === 'Identifier' && callee.object.name === 'Math' &&
+    callee.property.type === 'Identifier' &&
+    MATH_FUNCTIONS.has(callee.property.name);
+}
+
 class Analyzer {
   // `offset`: length of the wrapper text before the function's own text.
   constructor(source, offset) {
     this.source = source;
     this.offset = offset;
     this.refs = [];  // { name, start, scope }
+    // Whether the function is inert (see isInert); cleared by the first
+    // construct that could run user code or write to an existing object.
+    this.inert = true;
+    this.functions = 0;  // function bodies entered, the task's own first
+    this.mathCalls = new Set();  // starts of `Math` in `Math.f(...)` callees
+  }
+
+  // Inert: running the function cannot change any object that existed before
+  // it ran, so the worker may skip lockdown's verify() after its tasks
+  // (js/lockdown.js, v8c/worker.cc).  The function
+  //   - defines no function, method, accessor or class (so no code of the
+  //     task runs but its own body, in the order it is written);
+  //   - assigns (=, op=, ++, --, destructuring, for-in/of targets) only to
+  //     variables, never to a property, and deletes nothing;
+  //   - calls nothing but `Math.<name>(...)` with `Math` the global, and
+  //     constructs nothing (no `new`, no tagged template).
+  // Whatever else it evaluates reads: property loads may run intrinsic
+  // getters, operators the intrinsic valueOf / toString / iterators of the
+  // task's data (deserialized, so plain data with untouched prototypes), and
+  // none of those writes.  A write to an undeclared name targets globalThis,
+  // which is frozen.  Math.random advances the task's own seeded state,
+  // which C++ reseeds before every task.
+  isInert() {
+    if (!this.inert) return false;
+    for (const r of this.refs) {
+      if (r.name !== 'Math' || !this.mathCalls.has(r.start)) continue;
+      let s = r.scope;
+      while (s !== null && !s.names.has(r.name)) s = s.parent;
+      if (s !== null) return false;  // a local `Math`
+    }
+    return true;
   }
 
   reject(message, node, identifier) {
@@ -266,6 +314,7 @@ class Analyzer {
   // --- functions and classes ----------------------------------------------
 
   func(node, outer) {
+    if (++this.functions > 1) this.inert = false;
     let scope = outer;
     if (node.type === 'FunctionExpression' && node.id) {
       scope = new Scope(scope, 'name', outer.strict);
@@ -286,6 +335,7 @@ class Analyzer {
   }
 
   klass(node, outer) {
+    this.inert = false;
     const scope = new Scope(outer, 'class', true);
     if (node.id) scope.names.add(node.id.name);
     if (node.superClass) this.expr(node.superClass, scope);
@@ -378,6 +428,7 @@ class Analyzer {
         this.ref(p, scope);
         break;
       case 'MemberExpression':
+        this.inert = false;
         this.expr(p, scope);
         break;
       case 'ObjectPattern':
@@ -553,6 +604,7 @@ class Analyzer {
         this.exprs(node.expressions, scope);
         break;
       case 'TaggedTemplateExpression':
+        this.inert = false;
         this.expr(node.tag, scope);
         this.exprs(node.quasi.expressions, scope);
         break;
@@ -579,8 +631,11 @@ class Analyzer {
       case 'ClassExpression':
         this.klass(node, scope);
         break;
-      case 'SpreadElement':
       case 'UnaryExpression':  // including `typeof x`: still a reference
+        if (node.operator === 'delete') this.inert = false;
+        this.expr(node.argument, scope);
+        break;
+      case 'SpreadElement':
       case 'AwaitExpression':
         this.expr(node.argument, scope);
         break;
@@ -617,6 +672,11 @@ class Analyzer {
         break;
       case 'CallExpression':
       case 'NewExpression':
+        if (node.type === 'CallExpression' && isMathCall(node.callee)) {
+          this.mathCalls.add(node.callee.object.start - this.offset);
+        } else {
+          this.inert = false;
+        }
         this.expr(node.callee, scope);
         this.exprs(node.arguments, scope);
         break;
@@ -776,7 +836,7 @@ function analyse(source, nameHint) {
     analyzer.func(c.node, new Scope(null, 'global', false));
     return {
       error: null, free: analyzer.freeReferences(), source: c.shipped,
-      name: c.name, kind: c.kind,
+      name: c.name, kind: c.kind, inert: analyzer.isInert(),
     };
   } catch (e) {
     if (e instanceof Rejection) return { error: e.details, free: [] };
@@ -912,6 +972,7 @@ function functionEntry(fn) {
   if (result === undefined || result.name !== resultName) {
     result = Object.freeze({
       source: entry.source, name: resultName, kind: entry.kind,
+      inert: entry.inert === true,
     });
     if (entry.result === undefined) entry.result = result;
   }
@@ -931,6 +992,7 @@ function validateSource(source, options) {
   if (result === undefined || result.name !== entry.name) {
     result = Object.freeze({
       source: entry.source, name: entry.name, kind: entry.kind,
+      inert: entry.inert === true,
     });
     if (entry.result === undefined) entry.result = result;
   }

@@ -13,9 +13,10 @@
 //   validate.setMemo(memo);          // js/validate.js asks it on a miss
 //
 // What is recorded: for a source text that validated, the analysis
-// js/validate.js made of it ({ free, source, name, kind }: its free names
-// with their positions, which opts.with / config({ with }) may allow, and the
-// text shipped to workers).  Rejections are not recorded (they are errors
+// js/validate.js made of it ({ free, source, name, kind, inert }: its free
+// names with their positions, which opts.with / config({ with }) may allow,
+// the text shipped to workers, and whether it is inert, which lets workers
+// skip their integrity check after its tasks).  Rejections are not recorded (they are errors
 // the programmer fixes, not a start-up path), nor methods, whose analysis
 // depends on a name hint besides the text.  An entry is found by the whole
 // source text, never by a hash of it.
@@ -24,7 +25,7 @@
 // and the size and mtime of validate.js and acorn.js, so a validator that
 // changes reads and writes another file.  The file is JSON:
 //
-//   { "format": 1, "entries": [[sourceText, { free, source, name, kind }], ...] }
+//   { "format": 1, "entries": [[sourceText, { free, source, name, kind, inert }], ...] }
 //
 // oldest first, at most MAX_ENTRIES entries and MAX_FILE_CHARS characters.
 // A file that does not parse or has one malformed entry is ignored whole
@@ -35,7 +36,9 @@
 // can write one can write the other.  Validation is the first of two
 // guards: whatever a forged entry lets through still meets the locked-down
 // worker context (no host objects, frozen intrinsics), as with
-// threader.config({ enableValidation: false }).
+// threader.config({ enableValidation: false }).  A forged `inert` can let a
+// task's change to a sealed prototype reach the next task on that worker,
+// as a forged snapshot could; it reaches nothing outside the workers.
 //
 // Threads: everything here runs on the JS thread that loaded the package.
 // New entries are written once, WRITE_DELAY_MS after the first one or at
@@ -60,8 +63,9 @@ function isCount(n) {
 // A copy of a recorded analysis, or null if it is malformed.
 function readEntry(value) {
   if (value === null || typeof value !== 'object') return null;
-  const { free, source, name, kind } = value;
+  const { free, source, name, kind, inert } = value;
   if (typeof source !== 'string' || typeof name !== 'string' ||
+      typeof inert !== 'boolean' ||
       (kind !== 'arrow' && kind !== 'function') || !Array.isArray(free)) {
     return null;
   }
@@ -73,7 +77,7 @@ function readEntry(value) {
     }
     names.push({ name: f.name, start: f.start, line: f.line, column: f.column });
   }
-  return { free: names, source, name, kind };
+  return { free: names, source, name, kind, inert };
 }
 
 // The entries in `file` as a Map (source text -> analysis), oldest first;
@@ -158,7 +162,8 @@ function createMemo(file) {
       }
       counters.hits++;
       return { error: null, free: entry.free.map((f) => ({ ...f })),
-        source: entry.source, name: entry.name, kind: entry.kind };
+        source: entry.source, name: entry.name, kind: entry.kind,
+        inert: entry.inert };
     },
     // Records the analysis of a source that validated.
     add(sourceText, analysis) {

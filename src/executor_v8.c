@@ -119,6 +119,7 @@ static int v8_run(void* arg, thr_task_t* task, thr_blob_t* result) {
   call.data_length = task->data.length;
   call.data_attachment = task->data.attachment;
   call.seed = task->seed;
+  call.inert = atomic_load_explicit(&task->fn->inert, memory_order_relaxed);
   call.hooks.progress = hook_progress;
   call.hooks.is_cancelled = hook_is_cancelled;
   call.hooks.arg = task;

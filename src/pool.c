@@ -299,6 +299,14 @@ static void fn_free(thr_fn_t* fn) {
   thr__free(fn);
 }
 
+void thr_fn_mark_inert(thr_fn_t* fn) {
+  /* Relaxed: a task reaches its worker through the deques' release/acquire,
+   * which orders this store before the worker's load for tasks submitted
+   * after it; tasks already in flight may see either value, both safe for
+   * an inert source. */
+  if (fn != NULL) atomic_store_explicit(&fn->inert, 1, memory_order_relaxed);
+}
+
 void thr_fn_release(thr_fn_t* fn) {
   if (fn == NULL) return;
   if (atomic_fetch_sub_explicit(&fn->refs, 1, memory_order_acq_rel) == 1) {

@@ -48,6 +48,8 @@ struct thr_fn_s {
   size_t length;
   char* name;
   struct thr_fn_s* intern_next; /* the pool's intern table chain (host only) */
+  /* thr_fn_mark_inert: set once by the host, read by workers per task. */
+  _Atomic(int) inert;
 };
 
 typedef enum {

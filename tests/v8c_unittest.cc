@@ -116,6 +116,7 @@ struct TaskOptions {
   v8::Local<v8::Value> transfer;
   const char* name = "test_fn.js";
   uint64_t hash = 0;  // 0: FNV-1a of the source
+  bool inert = false;  // v8c_call_t.inert (thr_fn_mark_inert)
 };
 
 // Like V8's TestWithIsolate + TestWithContext.
@@ -196,6 +197,7 @@ class V8cTest : public ::testing::Test {
     call.data_length = data.length;
     call.data_attachment = data.attachment;
     call.seed = options.seed;
+    call.inert = options.inert ? 1 : 0;
     call.hooks = options.hooks;
     return v8c_worker_run(worker, &call, result);
   }
@@ -865,6 +867,41 @@ TEST_F(V8cTest, IntrinsicChangesAreUndone) {
   EXPECT_EQ(++rebuilds, v8c::WorkerRebuildCount(worker.get()));
   EXPECT_TRUE(Call(worker.get(), pristine, v8::Undefined(isolate()))->IsTrue());
   EXPECT_EQ(0, v8c_worker_needs_replacement(worker.get()));
+}
+
+// An inert call (thr_fn_mark_inert, js/validate.js) skips verify(): the
+// mark is what decides, so a change made under a false mark survives to the
+// next task, and the same change unmarked does not.  RegExp.prototype's
+// shape is still compared after an inert call.
+TEST_F(V8cTest, InertCallsSkipVerify) {
+  Worker worker;
+  ASSERT_EQ(0, worker.status());
+  TaskOptions inert;
+  inert.inert = true;
+  const char* probe = "() => Array.prototype.includes === null";
+  const char* change = "() => { Array.prototype.includes = null; return 1 }";
+  EXPECT_EQ(1, Call(worker.get(), change, v8::Undefined(isolate()))
+                   ->Int32Value(context()).FromJust());
+  EXPECT_EQ(1u, v8c::WorkerRebuildCount(worker.get()));
+  EXPECT_TRUE(Call(worker.get(), probe, v8::Undefined(isolate()))->IsFalse());
+
+  EXPECT_EQ(1, Call(worker.get(), change, v8::Undefined(isolate()), inert)
+                   ->Int32Value(context()).FromJust());
+  EXPECT_EQ(1u, v8c::WorkerRebuildCount(worker.get()));
+  EXPECT_TRUE(Call(worker.get(), probe, v8::Undefined(isolate()))->IsTrue());
+  // The next unmarked task's check finds it.
+  EXPECT_EQ(2u, v8c::WorkerRebuildCount(worker.get()));
+  EXPECT_TRUE(Call(worker.get(), probe, v8::Undefined(isolate()))->IsFalse());
+
+  EXPECT_EQ(1, Call(worker.get(), "() => { RegExp.prototype.evil = 1; return 1 }",
+                    v8::Undefined(isolate()), inert)
+                   ->Int32Value(context()).FromJust());
+  EXPECT_EQ(3u, v8c::WorkerRebuildCount(worker.get()));
+  EXPECT_TRUE(Call(worker.get(), "() => RegExp.prototype.evil === undefined",
+                   v8::Undefined(isolate()), inert)->IsTrue());
+  // An inert task's result is as usual.
+  EXPECT_EQ(42, Call(worker.get(), "(x) => Math.max(x, 1) * 2", v8::Integer::New(isolate(), 21), inert)
+                    ->Int32Value(context()).FromJust());
 }
 
 // Locking the intrinsics must not switch off V8's fast paths: freezing

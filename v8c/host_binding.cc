@@ -138,7 +138,8 @@ void HostBinding::NotifyPending() {
   }
 }
 
-// registerFunction(source, name) -> fnId
+// registerFunction(source, name, inert) -> fnId.  `inert` true: the source
+// passed js/validate.js with inert set (thr_fn_mark_inert).
 void HostBinding::RegisterFunction(
     const v8::FunctionCallbackInfo<v8::Value>& info) {
   HostBinding* self = Unwrap(info);
@@ -161,6 +162,7 @@ void HostBinding::RegisterFunction(
   if (rc != 0) {
     return ThrowRangeError(isolate, thr_strerror(rc));
   }
+  if (info.Length() > 2 && info[2]->IsTrue()) thr_fn_mark_inert(fn);
   size_t slot;
   if (!self->free_function_slots_.empty()) {
     slot = self->free_function_slots_.back();

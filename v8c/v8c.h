@@ -105,6 +105,7 @@ typedef struct {
   size_t data_length;
   void* data_attachment;     /* thr_blob_t.attachment of the argument */
   uint64_t seed;             /* Math.random seed; 0 means "use 0x9E3779B9" */
+  int inert;                 /* thr_fn_mark_inert: skip lockdown's verify() */
   v8c_task_hooks_t hooks;
 } v8c_call_t;
 

@@ -22,11 +22,11 @@ function tempDir(t) {
   return dir;
 }
 
-const ARROW = { error: null, free: [], source: '(x) => x + 1', name: '', kind: 'arrow' };
+const ARROW = { error: null, free: [], source: '(x) => x + 1', name: '', kind: 'arrow', inert: true };
 const WITH_FREE = {
   error: null,
   free: [{ name: 'clamp', start: 7, line: 1, column: 8 }],
-  source: '(x) => clamp(x)', name: '', kind: 'arrow',
+  source: '(x) => clamp(x)', name: '', kind: 'arrow', inert: false,
 };
 
 test('no file, no memo', () => {

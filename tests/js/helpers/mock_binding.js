@@ -75,9 +75,9 @@ class MockBinding {
     this.shutdowns = 0;
   }
 
-  registerFunction(source, name) {
+  registerFunction(source, name, inert = false) {
     if (typeof source !== 'string') throw new TypeError('source must be a string');
-    this.fns.push({ source, name, runs: 0 });
+    this.fns.push({ source, name, inert, runs: 0 });
     return this.fns.length - 1;
   }
 
