@@ -209,10 +209,11 @@
         access = `o${slot}[${JSONStringify(key)}]`;
       }
       push(values, entries[i + 2]);
-      push(lines, `if (${access} !== V[${values.length - 1}]) return false;`);
+      push(lines, `if (${access} !== v${values.length - 1}) return false;`);
     }
     const bindings = ['_ = 0'];
     for (let i = 0; i < objects.length; i++) push(bindings, `o${i} = O[${i}]`);
+    for (let i = 0; i < values.length; i++) push(bindings, `v${i} = V[${i}]`);
     const body = `'use strict';\nconst ${bindings.join(', ')};\n` +
       `return function verify() {\n${lines.join('\n')}\nreturn true;\n};`;
     try {
