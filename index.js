@@ -29,9 +29,10 @@ require('./js/prestart.js').prestart(binding, loadedAddonFile());
 // Our own js/ files (acorn alone is 250 KB) may compile from a V8 code
 // cache (opt-in, js/code_cache.js); the hook is gone again once these
 // requires return.
-const { errors, createThreader } = withCodeCache(__dirname, () => ({
+const { errors, createThreader, validate } = withCodeCache(__dirname, () => ({
   errors: require('./js/errors.js'),
   createThreader: require('./js/api.js').createThreader,
+  validate: require('./js/validate.js'),
   // js/validate.js loads acorn at the first validation; with the code cache
   // on, load it here, through the cache.
   acorn: process.env.THREADER_CODE_CACHE === '1' ? require('./js/vendor/acorn.js') : null,
@@ -39,14 +40,16 @@ const { errors, createThreader } = withCodeCache(__dirname, () => ({
 
 // Sources that validated in an earlier run are not parsed again
 // (js/validation_memo.js): the first threader(fn) then skips loading acorn.
-{
+// The record is opened at the first validation, not here.
+validate.setMemo(() => {
+  const path = require('node:path');
   const { cacheKey, cachePath, statKey } = require('./js/cache_dir.js');
   const { version } = require('./package.json');
   const file = cachePath(`validated-${cacheKey('validation-memo', version,
-    statKey(require.resolve('./js/validate.js')),
-    statKey(require.resolve('./js/vendor/acorn.js')))}.json`);
-  require('./js/validate.js').setMemo(require('./js/validation_memo.js').createMemo(file));
-}
+    statKey(path.join(__dirname, 'js', 'validate.js')),
+    statKey(path.join(__dirname, 'js', 'vendor', 'acorn.js')))}.json`);
+  return require('./js/validation_memo.js').createMemo(file);
+});
 
 const defaultMaxWorkers = typeof os.availableParallelism === 'function' ?
   os.availableParallelism() : os.cpus().length;

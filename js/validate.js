@@ -39,8 +39,10 @@
 // should not pay up front.
 let acorn = null;
 // An on-disk record of sources that validated (js/validation_memo.js), set
-// by the package entry; null in the shell and with the cache off.
+// by the package entry as a function that opens it, called at the first
+// analysis; null in the shell and with the cache off.
 let memo = null;
+let openMemo = null;
 const { ThreaderValidationError } = require('./errors');
 
 const fnToString = Function.prototype.toString;
@@ -854,6 +856,11 @@ function analyse(source, nameHint) {
 function cachedAnalysis(source, nameHint) {
   let entry = sourceCache.get(source);
   if (entry !== undefined) return entry;
+  if (openMemo !== null) {
+    const open = openMemo;
+    openMemo = null;
+    memo = open();
+  }
   if (memo !== null) entry = memo.get(source);
   if (entry === undefined) {
     entry = analyse(source, nameHint);
@@ -1004,10 +1011,12 @@ function cacheSize() {
   return sourceCache.size;
 }
 
-// Sets the memo cachedAnalysis asks before parsing: { get(source) ->
-// analysis | undefined, add(source, analysis) }, or null.
-function setMemo(m) {
-  memo = m;
+// Sets how to open the memo cachedAnalysis asks before parsing: a function
+// returning { get(source) -> analysis | undefined, add(source, analysis) }
+// or null, called once, at the first analysis; or null for no memo.
+function setMemo(open) {
+  memo = null;
+  openMemo = open;
 }
 
 module.exports = {
