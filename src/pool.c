@@ -76,6 +76,12 @@ fail:
 /* ---- workers --------------------------------------------------------------- */
 
 void thr__pool_wake(thr_pool_t* pool, size_t n) {
+  /* Orders the caller's push before these loads (see pool.h). */
+  atomic_thread_fence(memory_order_seq_cst);
+  unsigned spinning = atomic_load_explicit(&pool->spinning_workers,
+                                           memory_order_seq_cst);
+  if (n <= spinning) return;
+  n -= spinning;
   unsigned idle = atomic_load_explicit(&pool->idle_workers,
                                        memory_order_seq_cst);
   if (idle == 0 || n == 0) return;

@@ -13,6 +13,16 @@
  *   reads `idle_workers` (both seq_cst), so one of them always sees the
  *   other.  A batch of any size costs at most one broadcast.
  *
+ *   At most one idle worker spins (looks for work with sched_yield between
+ *   looks) at a time; the others park at once.  One spinner catches the next
+ *   task as well as several would, and on a machine with few cores each
+ *   extra spinner takes CPU from the host and from the workers running
+ *   tasks.  A submit wakes no parked worker for work a spinner will take
+ *   (same protocol: the spinner leaves `spinning_workers` before its final
+ *   check, the host reads it after pushing); a spinner that takes a task
+ *   while more are queued wakes one parked worker, so a burst still reaches
+ *   every worker.
+ *
  * THREADS
  *   Fields marked "host" are touched only by the host thread.  The rest are
  *   atomics or are guarded by the lock named beside them.
@@ -44,6 +54,7 @@ struct thr_pool_s {
   pthread_mutex_t park_lock;
   pthread_cond_t park_cond;
   _Atomic(unsigned) idle_workers;
+  _Atomic(unsigned) spinning_workers; /* in their spin phase: at most 1 */
   _Atomic(int) stopping;            /* shutdown in progress */
   _Atomic(unsigned) max_workers;    /* target count; extra workers exit */
   _Atomic(size_t) max_heap_mb;      /* for isolates made from now on */

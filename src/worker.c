@@ -118,6 +118,24 @@ static thr_task_t* find_work(thr__worker_t* self) {
   return steal_one(self);
 }
 
+/* Becomes the pool's one spinner (see pool.h) if there is none; returns
+ * whether it did. */
+static int spin_begin(thr__worker_t* self) {
+  unsigned none = 0;
+  self->spinning = atomic_compare_exchange_strong_explicit(
+      &self->pool->spinning_workers, &none, 1, memory_order_seq_cst,
+      memory_order_seq_cst);
+  return self->spinning;
+}
+
+/* Stops spinning, before a task or a park.  seq_cst: the park's final check
+ * for work, or the host's wake, sees the other side (pool.h). */
+static void spin_end(thr__worker_t* self) {
+  self->spinning = 0;
+  atomic_fetch_sub_explicit(&self->pool->spinning_workers, 1,
+                            memory_order_seq_cst);
+}
+
 static void run_task(thr__worker_t* self, thr_task_t* task) {
   thr_pool_t* pool = self->pool;
 
@@ -194,6 +212,10 @@ static void run_task(thr__worker_t* self, thr_task_t* task) {
                           pool->executor.heap_used(self->exec_state),
                           memory_order_relaxed);
   }
+  /* This worker is about to be idle: be the pool's spinner before the host
+   * learns of the result, so that the host's next submit finds a spinner
+   * and wakes nobody. */
+  if (!self->spinning) spin_begin(self);
   thr__task_finish(task, error, &result);
   thr__task_release(task); /* the queue's reference */
 }
@@ -229,16 +251,30 @@ static void* worker_main(void* arg) {
   while (!thr__pool_worker_should_exit(pool, self)) {
     thr_task_t* task = find_work(self);
     if (task != NULL) {
+      if (self->spinning) {
+        spin_end(self);
+        /* The host woke nobody for what this spinner took; if there is
+         * more, let a parked worker have it. */
+        if (atomic_load_explicit(&pool->injector.count, memory_order_relaxed) > 0 ||
+            thr__deque_size_approx(&self->deque) > 0) {
+          thr__pool_wake(pool, 1);
+        }
+      }
       idle_rounds = 0;
       trimmed = 0;
       run_task(self, task);
       continue;
+    }
+    /* Spin only as the pool's one spinner; otherwise park at once. */
+    if (idle_rounds == 0 && !self->spinning && !spin_begin(self)) {
+      idle_rounds = SPIN_ROUNDS;
     }
     if (++idle_rounds < SPIN_ROUNDS) {
       sched_yield();
       continue;
     }
     idle_rounds = 0;
+    if (self->spinning) spin_end(self);
     if (self->exec_state != NULL && pool->executor.idle != NULL) {
       pool->executor.idle(self->exec_state);
     }
@@ -253,6 +289,7 @@ static void* worker_main(void* arg) {
     }
     thr__pool_park(pool, self, 0);
   }
+  if (self->spinning) spin_end(self);
 
   hand_back(self);
   pthread_mutex_lock(&self->run_lock);

@@ -405,6 +405,68 @@ TEST_F(SchedulerTest, IdleWorkersParkAndUseNoCpu) {
   EXPECT_GE(parks, 1u);
 }
 
+// Worker threads ("threader-N") that are running or runnable now.
+static int RunnableWorkers() {
+  int runnable = 0;
+  DIR* dir = opendir("/proc/self/task");
+  if (dir == nullptr) return -1;
+  while (dirent* entry = readdir(dir)) {
+    if (entry->d_name[0] == '.') continue;
+    std::string path = std::string("/proc/self/task/") + entry->d_name + "/stat";
+    FILE* f = fopen(path.c_str(), "r");
+    if (f == nullptr) continue;
+    char buf[1024];
+    size_t got = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[got] = '\0';
+    const char* name = strchr(buf, '(');
+    const char* end = strrchr(buf, ')');
+    if (name == nullptr || end == nullptr || end[1] == '\0') continue;
+    if (strncmp(name + 1, "threader-", 9) == 0 && end[2] == 'R') runnable++;
+  }
+  closedir(dir);
+  return runnable;
+}
+
+// One task at a time on 4 workers: one idle worker spins for the next task
+// and the other idle ones stay parked (pool.h), instead of all four
+// spinning and taking the cores from the host and the running task.
+TEST_F(SchedulerTest, OneIdleWorkerSpinsAtATime) {
+  Start(4);
+  const int kBurst = 100, kSequential = 3000;
+  Reserve(kBurst + kSequential);
+  std::vector<thr_task_t*> tasks;
+  for (int i = 0; i < kBurst; i++) tasks.push_back(Make(i, FAKE_ECHO, i));
+  ASSERT_EQ(thr_submit(pool_, tasks.data(), tasks.size()), 0);
+  DrainUntil(kBurst);  // every worker has started
+
+  std::atomic<bool> done{false};
+  std::atomic<long> samples{0}, runnable{0};
+  std::thread sampler([&] {
+    while (!done.load()) {
+      int n = RunnableWorkers();
+      if (n >= 0) {
+        samples++;
+        runnable += n;
+      }
+      std::this_thread::sleep_for(std::chrono::microseconds(200));
+    }
+  });
+  for (int i = 0; i < kSequential; i++) {
+    thr_task_t* task = Make(kBurst + i, FAKE_ECHO, i);
+    ASSERT_EQ(thr_submit(pool_, &task, 1), 0);
+    DrainUntil(kBurst + i + 1);
+  }
+  done = true;
+  sampler.join();
+  ASSERT_GT(samples.load(), 10);
+  double mean = static_cast<double>(runnable.load()) / samples.load();
+  // One spinner, at times one more running a task or not parked yet.  All
+  // four spinning would be ~4.
+  EXPECT_LE(mean, 2.5) << samples.load() << " samples";
+  for (int i = 0; i < kBurst + kSequential; i++) EXPECT_EQ(settled_.count[i], 1);
+}
+
 TEST_F(SchedulerTest, ShrinkingThePoolLosesNothing) {
   Start(4);
   const size_t n = 20000;
