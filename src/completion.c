@@ -68,21 +68,39 @@ thr__event_t* thr__completion_swap(thr__completion_t* queue) {
   return list;
 }
 
+#ifndef PAUSE_NS
+#define PAUSE_NS 3000u
+#endif
+#if defined(__x86_64__) || defined(__i386__)
+#define THR_CPU_RELAX() __builtin_ia32_pause()
+#elif defined(__aarch64__)
+#define THR_CPU_RELAX() __asm__ __volatile__("yield")
+#else
+#define THR_CPU_RELAX() ((void)0)
+#endif
+
 int thr__completion_poll(thr__completion_t* queue, uint64_t spin_ns) {
   if (atomic_load_explicit(&queue->ready, memory_order_acquire)) return 1;
   if (spin_ns == 0) return 0;
   atomic_store_explicit(&queue->polling, 1, memory_order_seq_cst);
-  uint64_t deadline = thr_now_ns() + spin_ns;
+  uint64_t start = thr_now_ns();
+  uint64_t deadline = start + spin_ns;
+  uint64_t pause_until = start + PAUSE_NS;
   int ready = 0;
   for (;;) {
     if (atomic_load_explicit(&queue->ready, memory_order_acquire)) {
       ready = 1;
       break;
     }
-    /* Yield, not pause: the worker that will produce the event may be
-     * queued on this very core (2 cores, host + workers + V8's threads). */
-    sched_yield();
-    if (thr_now_ns() >= deadline) break;
+    uint64_t now = thr_now_ns();
+    if (now >= deadline) break;
+    if (now < pause_until) {
+      THR_CPU_RELAX();
+    } else {
+      /* Then yield: the worker that will produce the event may be queued on
+       * this very core (2 cores, host + workers + V8's threads). */
+      sched_yield();
+    }
   }
   atomic_store_explicit(&queue->polling, 0, memory_order_seq_cst);
   /* A producer that saw polling == 1 skipped the wakeup: look once more. */
