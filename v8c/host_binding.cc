@@ -438,7 +438,12 @@ void HostBinding::Start(const v8::FunctionCallbackInfo<v8::Value>& info) {
   if (rc != 0) return ThrowRangeError(isolate, thr_err_name(rc));
 }
 
-// snapshotInfo() -> {source: 'none' | 'created' | 'cache', ms}
+// snapshotInfo() -> {source: 'none' | 'created' | 'cache', ms, isolateMs,
+// contextMs, hardenMs}: where the worker snapshot came from, how long making
+// it took, and how long the last worker made spent on its isolate, its
+// context and hardening (v8c_last_startup_timing; 0 before the first), and
+// plan: 'none' | 'learned' | 'cache', where the lockdown plan's additions
+// came from (v8c/snapshot.cc's plan file).
 void HostBinding::SnapshotInfo(const v8::FunctionCallbackInfo<v8::Value>& info) {
   v8::Isolate* isolate = info.GetIsolate();
   v8::Local<v8::Context> context = isolate->GetCurrentContext();
@@ -449,6 +454,16 @@ void HostBinding::SnapshotInfo(const v8::FunctionCallbackInfo<v8::Value>& info) 
            Str(isolate, kSources[source >= 0 && source <= 2 ? source : 0]))
       .Check();
   SetStat(isolate, context, out, "ms", v8c_snapshot_create_ms());
+  v8c_startup_timing_t timing{};
+  v8c_last_startup_timing(&timing);
+  SetStat(isolate, context, out, "isolateMs", timing.isolate_ms);
+  SetStat(isolate, context, out, "contextMs", timing.context_ms);
+  SetStat(isolate, context, out, "hardenMs", timing.harden_ms);
+  static const char* const kPlanSources[] = {"none", "learned", "cache"};
+  int plan = v8c_lockdown_plan_source();
+  out->Set(context, Str(isolate, "plan"),
+           Str(isolate, kPlanSources[plan >= 0 && plan <= 2 ? plan : 0]))
+      .Check();
   info.GetReturnValue().Set(out);
 }
 

@@ -98,6 +98,16 @@ struct LockdownPlan {
 };
 /* A copy of the plan, for tests. */
 LockdownPlan CurrentLockdownPlan();
+/* Where this process's plan came from: 0 not known yet, 1 learned with
+ * diff(), 2 read from the plan file beside the cached snapshot. */
+int LockdownPlanSource();
+
+/* The plan file beside the snapshot cache file (snapshot.cc): LoadCachedPlan
+ * fills *plan (known, usable) if the file was written for the blob in use;
+ * StoreCachedPlan writes a usable plan.  Both do nothing without a cache
+ * file.  Any thread, after the snapshot is made or loaded. */
+bool LoadCachedPlan(LockdownPlan* plan);
+void StoreCachedPlan(const LockdownPlan& plan);
 
 /* Wakes a PumpIsolate(wait=true) on the owner thread.  Any thread, while
  * the isolate is alive. */

@@ -28,10 +28,19 @@
  *   the blob is made afresh and the file replaced (temporary file, then
  *   rename, mode 0600).
  *
+ *   Beside the blob, `<file>.plan` keeps the lockdown plan's additions
+ *   (what V8 adds to the intrinsics at context creation, found by
+ *   lockdown.js's diff() in the first worker: 2-4 ms of every process's
+ *   first worker start).  It holds the blob's checksum and version tag, so
+ *   a plan is used only with the very blob it was learned from; anything
+ *   else is learned again and the file replaced.
+ *
  * Threads: v8c_snapshot_get from any thread (std::call_once; the first
  *   caller makes it, the others wait).  The blob is immutable afterwards
  *   and lives until exit.  v8c_snapshot_set_cache_file: before the first
- *   v8c_snapshot_get (any thread; it takes g_cache_mutex).
+ *   v8c_snapshot_get (any thread; it takes g_cache_mutex).  LoadCachedPlan
+ *   and StoreCachedPlan: any thread after v8c_snapshot_get (the first
+ *   worker; racing first workers write the same bytes).
  */
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -41,6 +50,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstring>
+#include <initializer_list>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -63,6 +73,8 @@ std::atomic<double> g_create_ms{0};
 std::atomic<int> g_source{V8C_SNAPSHOT_NONE};
 std::mutex g_cache_mutex;
 std::string g_cache_file;  // empty: no disk cache
+std::string g_plan_file;   // set with the blob when it has a cache file
+uint64_t g_blob_checksum = 0;  // of the blob in use (with g_plan_file)
 
 /* ---- the cache file -------------------------------------------------------------- */
 
@@ -141,19 +153,43 @@ v8::StartupData LoadCachedBlob(const std::string& file) {
   return {payload.release(), static_cast<int>(header.payload_size)};
 }
 
-/* Best effort: a failure leaves no file behind and is not reported (the
- * next process makes the blob again). */
-void WriteCachedBlob(const std::string& file, const v8::StartupData& blob) {
-  CacheHeader header;
-  FillHeader(&header, blob.data, static_cast<size_t>(blob.raw_size));
+/* Writes `parts` to `file` through a temporary file and a rename (mode
+ * 0600).  Best effort: a failure leaves no file behind and is not reported
+ * (the next process makes the data again). */
+void WriteAtomically(const std::string& file,
+                     std::initializer_list<std::pair<const void*, size_t>> parts) {
   std::string tmp = file + "." + std::to_string(getpid()) + ".tmp";
   int fd = open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
   if (fd < 0) return;
-  bool ok = write(fd, &header, sizeof header) == static_cast<ssize_t>(sizeof header) &&
-            write(fd, blob.data, static_cast<size_t>(blob.raw_size)) == blob.raw_size;
+  bool ok = true;
+  for (const auto& part : parts) {
+    ok = ok && write(fd, part.first, part.second) == static_cast<ssize_t>(part.second);
+  }
   ok = close(fd) == 0 && ok;
   if (!ok || rename(tmp.c_str(), file.c_str()) != 0) unlink(tmp.c_str());
 }
+
+void WriteCachedBlob(const std::string& file, const v8::StartupData& blob) {
+  CacheHeader header;
+  FillHeader(&header, blob.data, static_cast<size_t>(blob.raw_size));
+  WriteAtomically(file, {{&header, sizeof header},
+                         {blob.data, static_cast<size_t>(blob.raw_size)}});
+}
+
+/* ---- the plan file ------------------------------------------------------------- */
+
+constexpr char kPlanMagic[8] = {'T', 'H', 'R', 'P', 'L', 'A', 'N', '1'};
+constexpr uint32_t kPlanMaxAdditions = 4096;
+constexpr uint32_t kPlanMaxKey = 256;
+
+struct PlanHeader {
+  char magic[8];
+  uint32_t version_tag;    // v8::ScriptCompiler::CachedDataVersionTag()
+  uint32_t count;          // additions that follow
+  uint64_t blob_checksum;  // PayloadChecksum of the blob it was learned from
+  uint64_t body_checksum;  // PayloadChecksum of the records
+};
+// Each record: uint32 plan index, uint32 key length, the key's UTF-8 bytes.
 
 const thr_js_source_t* FindSource(const char* name) {
   for (size_t i = 0; i < thr_js_source_count; ++i) {
@@ -205,6 +241,8 @@ void CreateSnapshot(v8c_platform_t* platform) {
   if (!cache_file.empty()) {
     v8::StartupData cached = LoadCachedBlob(cache_file);
     if (cached.data != nullptr) {
+      g_plan_file = cache_file + ".plan";
+      g_blob_checksum = PayloadChecksum(cached.data, static_cast<size_t>(cached.raw_size));
       g_snapshot.blob = cached;
       g_snapshot.view.data = cached.data;
       g_snapshot.view.size = cached.raw_size;
@@ -260,7 +298,12 @@ void CreateSnapshot(v8c_platform_t* platform) {
     g_snapshot.view.size = g_snapshot.blob.raw_size;
     g_snapshot.ok = true;
     g_source.store(V8C_SNAPSHOT_CREATED);
-    if (!cache_file.empty()) WriteCachedBlob(cache_file, g_snapshot.blob);
+    if (!cache_file.empty()) {
+      WriteCachedBlob(cache_file, g_snapshot.blob);
+      g_plan_file = cache_file + ".plan";
+      g_blob_checksum = PayloadChecksum(g_snapshot.blob.data,
+                                        static_cast<size_t>(g_snapshot.blob.raw_size));
+    }
   }
   g_create_ms.store(std::chrono::duration<double, std::milli>(
                         std::chrono::steady_clock::now() - start)
@@ -268,6 +311,69 @@ void CreateSnapshot(v8c_platform_t* platform) {
 }
 
 }  // namespace
+
+bool LoadCachedPlan(LockdownPlan* plan) {
+  if (g_plan_file.empty()) return false;
+  int fd = open(g_plan_file.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return false;
+  PlanHeader header;
+  struct stat st;
+  std::string body;
+  bool ok = fstat(fd, &st) == 0 && st.st_size >= static_cast<off_t>(sizeof header) &&
+            st.st_size < (1 << 20) &&
+            ReadAll(fd, reinterpret_cast<char*>(&header), sizeof header);
+  if (ok) {
+    body.resize(static_cast<size_t>(st.st_size) - sizeof header);
+    ok = body.empty() || ReadAll(fd, &body[0], body.size());
+  }
+  close(fd);
+  ok = ok && memcmp(header.magic, kPlanMagic, sizeof kPlanMagic) == 0 &&
+       header.version_tag == v8::ScriptCompiler::CachedDataVersionTag() &&
+       header.blob_checksum == g_blob_checksum && header.count <= kPlanMaxAdditions &&
+       header.body_checksum == PayloadChecksum(body.data(), body.size());
+  if (!ok) return false;
+  LockdownPlan out;
+  out.known = true;
+  out.usable = true;
+  size_t at = 0;
+  for (uint32_t i = 0; i < header.count; ++i) {
+    uint32_t index, length;
+    if (at + 8 > body.size()) return false;
+    memcpy(&index, body.data() + at, 4);
+    memcpy(&length, body.data() + at + 4, 4);
+    at += 8;
+    if (length == 0 || length > kPlanMaxKey || at + length > body.size()) return false;
+    out.additions.emplace_back(index, body.substr(at, length));
+    at += length;
+  }
+  if (at != body.size()) return false;
+  *plan = std::move(out);
+  return true;
+}
+
+void StoreCachedPlan(const LockdownPlan& plan) {
+  if (g_plan_file.empty() || !plan.usable ||
+      plan.additions.size() > kPlanMaxAdditions) {
+    return;
+  }
+  std::string body;
+  for (const auto& addition : plan.additions) {
+    uint32_t index = addition.first;
+    uint32_t length = static_cast<uint32_t>(addition.second.size());
+    if (length == 0 || length > kPlanMaxKey) return;
+    body.append(reinterpret_cast<const char*>(&index), 4);
+    body.append(reinterpret_cast<const char*>(&length), 4);
+    body.append(addition.second);
+  }
+  PlanHeader header;
+  memset(&header, 0, sizeof header);
+  memcpy(header.magic, kPlanMagic, sizeof kPlanMagic);
+  header.version_tag = v8::ScriptCompiler::CachedDataVersionTag();
+  header.count = static_cast<uint32_t>(plan.additions.size());
+  header.blob_checksum = g_blob_checksum;
+  header.body_checksum = PayloadChecksum(body.data(), body.size());
+  WriteAtomically(g_plan_file, {{&header, sizeof header}, {body.data(), body.size()}});
+}
 
 const v8::StartupData* SnapshotBlob(v8c_platform_t* platform) {
   if (v8c_snapshot_get(platform) == nullptr) return nullptr;

@@ -68,6 +68,10 @@ enum {
   V8C_SNAPSHOT_FROM_CACHE = 2  /* read from the cache file */
 };
 int v8c_snapshot_source(void);
+/* Where the lockdown plan's additions came from: 0 not known yet (no worker
+ * made), 1 learned by the first worker, 2 read from the plan file beside the
+ * snapshot cache file.  Any thread. */
+int v8c_lockdown_plan_source(void);
 /* A file to read the snapshot from, and to write it to after making it
  * (NULL or "": none).  Its name must be unique to this V8 binary and its
  * flags (js/cache_dir.js); the file's header is checked again on load (see

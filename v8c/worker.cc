@@ -864,6 +864,7 @@ void UpdateHeapUsed(v8c_worker_t* worker) {
 
 std::mutex g_plan_mutex;
 LockdownPlan g_plan;  // guarded by g_plan_mutex
+int g_plan_source = 0;  // guarded by g_plan_mutex (LockdownPlanSource)
 
 /* Runs lockdown.js's diff() in this fresh context and records its result
  * for the process (first worker only; racing first workers agree). */
@@ -889,8 +890,27 @@ void LearnPlan(v8::Local<v8::Context> context, v8::Local<v8::Object> module) {
     }
     if (!plan.usable) plan.additions.clear();
   }
+  StoreCachedPlan(plan);
   std::lock_guard<std::mutex> lock(g_plan_mutex);
-  if (!g_plan.known) g_plan = std::move(plan);
+  if (!g_plan.known) {
+    g_plan = std::move(plan);
+    g_plan_source = 1;
+  }
+}
+
+/* The plan of an earlier process of this binary, if its file matches the
+ * snapshot in use; else learned here. */
+void FindPlan(v8::Local<v8::Context> context, v8::Local<v8::Object> module) {
+  LockdownPlan cached;
+  if (LoadCachedPlan(&cached)) {
+    std::lock_guard<std::mutex> lock(g_plan_mutex);
+    if (!g_plan.known) {
+      g_plan = std::move(cached);
+      g_plan_source = 2;
+    }
+    return;
+  }
+  LearnPlan(context, module);
 }
 
 /* lockdown's second argument: the additions as a JS array, or empty (the
@@ -902,7 +922,7 @@ v8::MaybeLocal<v8::Value> PlanAdditions(v8::Local<v8::Context> context,
     std::lock_guard<std::mutex> lock(g_plan_mutex);
     known = g_plan.known;
   }
-  if (!known) LearnPlan(context, module);
+  if (!known) FindPlan(context, module);
   std::lock_guard<std::mutex> lock(g_plan_mutex);
   if (!g_plan.usable) return {};
   v8::Isolate* isolate = context->GetIsolate();
@@ -1161,6 +1181,11 @@ void DestroyWorker(v8c_worker_t* worker) {
 
 }  // namespace
 
+int LockdownPlanSource() {
+  std::lock_guard<std::mutex> lock(g_plan_mutex);
+  return g_plan_source;
+}
+
 LockdownPlan CurrentLockdownPlan() {
   std::lock_guard<std::mutex> lock(g_plan_mutex);
   return g_plan;
@@ -1169,6 +1194,8 @@ LockdownPlan CurrentLockdownPlan() {
 }  // namespace v8c
 
 extern "C" {
+
+int v8c_lockdown_plan_source(void) { return v8c::LockdownPlanSource(); }
 
 int v8c_worker_new(v8c_platform_t* platform,
                    const v8c_worker_options_t* options, v8c_worker_t** out) {

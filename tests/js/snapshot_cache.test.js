@@ -20,9 +20,12 @@ const CHILD = `
 const root = ${JSON.stringify(root)};
 const { threader, thread } = require(root);
 const binding = require(root + '/js/load_addon.js').loadAddon(root);
-thread.all(threader((x) => x * 2, 21)).then((r) => {
-  process.stdout.write(JSON.stringify({ result: r[0], info: binding.snapshotInfo(),
-    stats: threader.stats() }));
+const hardened = () => Object.isSealed(Array.prototype) && Object.isFrozen(Math) &&
+  Object.isFrozen(globalThis) && !('console' in globalThis) &&
+  Object.isFrozen(Array.prototype.map) && Object.isSealed(Object.prototype);
+thread.all(threader((x) => x * 2, 21), threader(hardened)).then((r) => {
+  process.stdout.write(JSON.stringify({ result: r[0], hardened: r[1],
+    info: binding.snapshotInfo(), stats: threader.stats() }));
 });`;
 
 function run(env) {
@@ -71,6 +74,42 @@ for (const [name, damage] of [
     assert.equal(again.result, 42);
     assert.equal(again.info.source, 'created');
     assert.equal(run({ THREADER_CACHE_DIR: dir }).info.source, 'cache', 'not rewritten');
+  });
+}
+
+const plans = (dir) => fs.readdirSync(dir).filter((f) => /^snapshot-.*\.bin\.plan$/.test(f));
+
+test('the lockdown plan is learned once and read back beside the snapshot', { skip }, (t) => {
+  const dir = tmpDir(t);
+  const first = run({ THREADER_CACHE_DIR: dir });
+  assert.equal(first.info.plan, 'learned');
+  assert.equal(first.hardened, true);
+  assert.equal(plans(dir).length, 1);
+  assert.equal(fs.statSync(path.join(dir, plans(dir)[0])).mode & 0o777, 0o600);
+  const second = run({ THREADER_CACHE_DIR: dir });
+  assert.equal(second.info.source, 'cache');
+  assert.equal(second.info.plan, 'cache');
+  assert.equal(second.result, 42);
+  assert.equal(second.hardened, true);
+});
+
+for (const [name, damage] of [
+  ['a corrupted record', (buf) => { buf[buf.length - 3] ^= 0x55; return buf; }],
+  ['a truncated plan', (buf) => buf.subarray(0, buf.length - 5)],
+  ['a plan of another snapshot', (buf) => { buf[16] ^= 0xff; return buf; }],
+  ['an empty plan file', () => Buffer.alloc(0)],
+  ['a garbage plan file', () => Buffer.from('not a plan')],
+]) {
+  test(`${name} is ignored: the plan is learned again and the file replaced`, { skip }, (t) => {
+    const dir = tmpDir(t);
+    run({ THREADER_CACHE_DIR: dir });
+    const file = path.join(dir, plans(dir)[0]);
+    fs.writeFileSync(file, damage(fs.readFileSync(file)));
+    const again = run({ THREADER_CACHE_DIR: dir });
+    assert.equal(again.info.source, 'cache');
+    assert.equal(again.info.plan, 'learned');
+    assert.equal(again.hardened, true);
+    assert.equal(run({ THREADER_CACHE_DIR: dir }).info.plan, 'cache', 'not rewritten');
   });
 }
 
