@@ -174,10 +174,6 @@ static int start_some_workers(thr_pool_t* pool, unsigned limit) {
   return 0;
 }
 
-static int start_workers(thr_pool_t* pool) {
-  return start_some_workers(pool, 0);
-}
-
 int thr_pool_start(thr_pool_t* pool, unsigned count) {
   if (pool == NULL) return THR_EINVAL;
   return start_some_workers(pool, count);
@@ -333,7 +329,13 @@ int thr_submit(thr_pool_t* pool, thr_task_t* const* tasks, size_t count) {
       return THR_EINVAL; /* not ours, settled, or submitted already */
     }
   }
-  int rc = start_workers(pool);
+  /* As many workers as there are tasks to run, up to max_workers: a lone
+   * task (a process's first, or one-at-a-time use) does not start threads
+   * that would only take the cores from the worker running it while they
+   * make their isolates (~5 ms each). */
+  size_t wanted = pool->in_flight + count;
+  int rc = start_some_workers(
+      pool, wanted < THR__MAX_WORKERS ? (unsigned)wanted : THR__MAX_WORKERS);
   if (rc != 0) return rc;
   for (size_t i = 0; i < count; i++) thr__task_retain(tasks[i]);
   pool->in_flight += count;

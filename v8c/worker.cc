@@ -898,9 +898,18 @@ void LearnPlan(v8::Local<v8::Context> context, v8::Local<v8::Object> module) {
   }
 }
 
+/* Held while one worker finds the plan, so that workers starting together
+ * neither learn it twice nor report where it came from by a race. */
+std::mutex g_plan_find_mutex;
+
 /* The plan of an earlier process of this binary, if its file matches the
  * snapshot in use; else learned here. */
 void FindPlan(v8::Local<v8::Context> context, v8::Local<v8::Object> module) {
+  std::lock_guard<std::mutex> finding(g_plan_find_mutex);
+  {
+    std::lock_guard<std::mutex> lock(g_plan_mutex);
+    if (g_plan.known) return;
+  }
   LockdownPlan cached;
   if (LoadCachedPlan(&cached)) {
     std::lock_guard<std::mutex> lock(g_plan_mutex);
