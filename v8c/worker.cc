@@ -867,7 +867,7 @@ LockdownPlan g_plan;  // guarded by g_plan_mutex
 int g_plan_source = 0;  // guarded by g_plan_mutex (LockdownPlanSource)
 
 /* Runs lockdown.js's diff() in this fresh context and records its result
- * for the process (first worker only; racing first workers agree). */
+ * for the process (the first worker, under g_plan_find_mutex). */
 void LearnPlan(v8::Local<v8::Context> context, v8::Local<v8::Object> module) {
   v8::Isolate* isolate = context->GetIsolate();
   v8::TryCatch try_catch(isolate);
