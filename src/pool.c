@@ -330,13 +330,15 @@ int thr_submit(thr_pool_t* pool, thr_task_t* const* tasks, size_t count) {
     }
   }
   /* As many workers as there are tasks to run, up to max_workers: a lone
-   * task (a process's first, or one-at-a-time use) does not start threads
-   * that would only take the cores from the worker running it while they
-   * make their isolates (~5 ms each). */
+   * task (a process's first) does not start threads that would take the
+   * cores from the worker running it while they make their isolates (~5 ms
+   * each).  The rest start when its result is drained. */
   size_t wanted = pool->in_flight + count;
+  unsigned max = atomic_load_explicit(&pool->max_workers, memory_order_relaxed);
   int rc = start_some_workers(
       pool, wanted < THR__MAX_WORKERS ? (unsigned)wanted : THR__MAX_WORKERS);
   if (rc != 0) return rc;
+  if (wanted < max) pool->ramp_pending = 1;
   for (size_t i = 0; i < count; i++) thr__task_retain(tasks[i]);
   pool->in_flight += count;
   thr__injector_push_batch(&pool->injector, tasks, count);
@@ -354,6 +356,12 @@ int thr_pool_drain(thr_pool_t* pool, thr_drain_cb cb, void* arg,
   if (pool == NULL) return THR_EINVAL;
   size_t n = 0;
   thr__event_t* event = thr__completion_swap(&pool->completion);
+  if (event != NULL && pool->ramp_pending) {
+    /* A result is in: start the workers a lone first task did not need, so
+     * that a pool warmed with one task has them all by the time more work
+     * comes.  A failure is retried at the next drain. */
+    pool->ramp_pending = start_some_workers(pool, 0) != 0;
+  }
   while (event != NULL) {
     thr__event_t* next = event->next; /* cb may free the task */
     thr_task_t* task = event->task;
@@ -456,6 +464,7 @@ int thr_pool_shutdown(thr_pool_t* pool) {
   /* Exiting workers handed their deques back to the injector. */
   cancel_queued(pool);
   /* The pool restarts lazily on the next submit. */
+  pool->ramp_pending = 0;
   atomic_store_explicit(&pool->stopping, 0, memory_order_release);
   return 0;
 }

@@ -65,6 +65,9 @@ struct thr_pool_s {
   _Atomic(unsigned) worker_slots;
 
   size_t in_flight;                 /* host: submitted, not yet drained */
+  int ramp_pending;                 /* host: a submit started fewer workers
+                                       than max_workers; the next drain
+                                       starts the rest (not after shutdown) */
   thr_fn_t** intern;                /* host: fn intern table (chained) */
   size_t intern_buckets;
   size_t intern_count;

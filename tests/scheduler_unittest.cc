@@ -431,6 +431,58 @@ static int RunnableWorkers() {
   return runnable;
 }
 
+// Worker threads ("threader-N") alive now.
+static int WorkerThreads() {
+  int count = 0;
+  DIR* dir = opendir("/proc/self/task");
+  if (dir == nullptr) return -1;
+  while (dirent* entry = readdir(dir)) {
+    if (entry->d_name[0] == '.') continue;
+    std::string path = std::string("/proc/self/task/") + entry->d_name + "/comm";
+    FILE* f = fopen(path.c_str(), "r");
+    if (f == nullptr) continue;
+    char name[32] = {0};
+    size_t got = fread(name, 1, sizeof name - 1, f);
+    fclose(f);
+    name[got] = '\0';
+    if (strncmp(name, "threader-", 9) == 0) count++;
+  }
+  closedir(dir);
+  return count;
+}
+
+// A lone first task starts one worker (the others would only take the
+// cores while it runs); draining its result starts the rest, so a pool
+// warmed with one task is complete.  Draining after a shutdown starts none.
+TEST_F(SchedulerTest, ALoneTaskStartsOneWorkerAndItsResultTheRest) {
+  Start(3);
+  Reserve(3);
+  ASSERT_EQ(WorkerThreads(), 0);
+  thr_task_t* task = Make(0, FAKE_SPIN, 20000);  // 20 ms
+  ASSERT_EQ(thr_submit(pool_, &task, 1), 0);
+  std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  EXPECT_EQ(WorkerThreads(), 1);
+  DrainUntil(1);
+  // Each new thread names itself first thing; give them a moment.
+  for (int i = 0; i < 200 && WorkerThreads() < 3; i++) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  EXPECT_EQ(WorkerThreads(), 3);
+  // Shut down with a task in flight: draining its cancellation starts none.
+  thr_task_t* slow = Make(1, FAKE_SPIN, 50000);
+  ASSERT_EQ(thr_submit(pool_, &slow, 1), 0);
+  ASSERT_EQ(thr_pool_shutdown(pool_), 0);
+  DrainUntil(2);
+  EXPECT_EQ(WorkerThreads(), 0);
+  // The next lone task starts one again.
+  thr_task_t* again = Make(2, FAKE_ECHO, 7);
+  ASSERT_EQ(thr_submit(pool_, &again, 1), 0);
+  std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  EXPECT_EQ(WorkerThreads(), 1);
+  DrainUntil(3);
+  EXPECT_EQ(settled_.value[2], 7u);
+}
+
 // One task at a time on 4 workers: one idle worker spins for the next task
 // and the other idle ones stay parked (pool.h), instead of all four
 // spinning and taking the cores from the host and the running task.
