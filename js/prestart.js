@@ -9,10 +9,11 @@
 // overlaps with the rest of the package's loading and the caller's own
 // start-up, and with the snapshot read back from the cache directory
 // (js/cache_dir.js) it is ~0.5 ms plus ~3 ms for the isolate.  Only one
-// worker is started: the others start at the first task, as before, so a
-// process that loads Threader and never uses it holds one idle worker.
+// worker is started: the others start when a submission has tasks for them
+// or when the first result is drained (src/pool.c), so a process that loads
+// Threader and never uses it holds one idle worker.
 //
-// THREADER_PRESTART=0 turns this off (the first task then starts every
+// THREADER_PRESTART=0 turns this off (the first task then starts the first
 // worker, as in the shell and the C API).
 
 const { cacheKey, cachePath, statKey } = require('./cache_dir.js');
