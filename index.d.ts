@@ -227,6 +227,8 @@ export interface WorkerStats {
   parks: number;
   busyMs: number;
   heapUsed: number;
+  /** Isolates this worker has made: its first, one per replacement after a
+   * heap limit, and one per rebuild after a task changed an intrinsic. */
   isolatesCreated: number;
   running: number | boolean;
   [key: string]: unknown;

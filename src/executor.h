@@ -16,6 +16,7 @@
 #define THR_SRC_EXECUTOR_H_
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "threader.h"
 
@@ -37,6 +38,10 @@ typedef struct thr__executor_s {
    * be NULL. */
   void (*trim)(void* worker_state);
   size_t (*heap_used)(void* worker_state);
+  /* Isolates `worker_state` remade in place since worker_init, because a
+   * task changed the intrinsics: cumulative.  Owner thread, after run; may
+   * be NULL. */
+  uint64_t (*rebuilds)(void* worker_state);
   /* Released when the pool closes; may be NULL. */
   void (*destroy)(void* ctx);
   void* ctx;

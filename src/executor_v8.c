@@ -34,6 +34,7 @@ typedef struct {
   pthread_mutex_t swap_lock;
   v8c_worker_t* worker;
   size_t heap_mb; /* the limit `worker` was made with */
+  uint64_t rebuilds_before; /* rebuilds of the v8c workers replaced so far */
 } v8_worker_state_t;
 
 static int make_isolate(v8_executor_ctx_t* ctx, v8c_worker_t** out,
@@ -53,7 +54,10 @@ static void replace_isolate(v8_worker_state_t* state) {
   v8c_worker_t* old = state->worker;
   state->worker = NULL;
   pthread_mutex_unlock(&state->swap_lock);
-  if (old != NULL) v8c_worker_free(old);
+  if (old != NULL) {
+    state->rebuilds_before += v8c_worker_rebuild_count(old);
+    v8c_worker_free(old);
+  }
   v8c_worker_t* fresh = NULL;
   size_t heap_mb = 0;
   if (make_isolate(state->ctx, &fresh, &heap_mb) == 0) {
@@ -167,6 +171,13 @@ static size_t v8_heap_used(void* arg) {
   return state->worker != NULL ? v8c_worker_heap_used(state->worker) : 0;
 }
 
+/* Owner thread, as v8_trim. */
+static uint64_t v8_rebuilds(void* arg) {
+  v8_worker_state_t* state = arg;
+  return state->rebuilds_before +
+         (state->worker != NULL ? v8c_worker_rebuild_count(state->worker) : 0);
+}
+
 static void v8_destroy(void* arg) {
   v8_executor_ctx_t* ctx = arg;
   if (ctx->owns_platform_wrapper) v8c_platform_release(ctx->platform);
@@ -195,6 +206,7 @@ int thr_pool_init(const thr_pool_options_t* options, thr_pool_t** out) {
       .idle = v8_idle,
       .trim = v8_trim,
       .heap_used = v8_heap_used,
+      .rebuilds = v8_rebuilds,
       .destroy = v8_destroy,
       .ctx = ctx,
   };

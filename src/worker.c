@@ -173,6 +173,7 @@ static void run_task(thr__worker_t* self, thr_task_t* task) {
       pthread_mutex_lock(&self->run_lock);
       self->exec_state = state;
       pthread_mutex_unlock(&self->run_lock);
+      self->rebuilds_seen = 0;
       atomic_fetch_add_explicit(&self->isolates_created, 1,
                                 memory_order_relaxed);
     }
@@ -206,6 +207,15 @@ static void run_task(thr__worker_t* self, thr_task_t* task) {
     /* By the executor's contract it has replaced its isolate. */
     atomic_fetch_add_explicit(&self->isolates_created, 1,
                               memory_order_relaxed);
+  }
+  if (self->exec_state != NULL && pool->executor.rebuilds != NULL) {
+    uint64_t rebuilds = pool->executor.rebuilds(self->exec_state);
+    if (rebuilds > self->rebuilds_seen) {
+      atomic_fetch_add_explicit(&self->isolates_created,
+                                rebuilds - self->rebuilds_seen,
+                                memory_order_relaxed);
+      self->rebuilds_seen = rebuilds;
+    }
   }
   if (self->exec_state != NULL && pool->executor.heap_used != NULL) {
     atomic_store_explicit(&self->heap_used,
@@ -243,6 +253,7 @@ static void* worker_main(void* arg) {
     pthread_mutex_lock(&self->run_lock);
     self->exec_state = state;
     pthread_mutex_unlock(&self->run_lock);
+    self->rebuilds_seen = 0;
     atomic_fetch_add_explicit(&self->isolates_created, 1, memory_order_relaxed);
   }
 

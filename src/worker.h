@@ -61,6 +61,7 @@ typedef struct thr__worker_s {
   _Atomic(size_t) heap_used;
   uint64_t rng; /* worker thread: picks steal victims */
   int spinning; /* worker thread: counted in pool->spinning_workers */
+  uint64_t rebuilds_seen; /* worker thread: executor.rebuilds of exec_state */
   thr__trace_ring_t trace; /* written by the worker, read by the host */
 } thr__worker_t;
 

@@ -143,6 +143,9 @@ void v8c_worker_pump(v8c_worker_t* worker);
 void v8c_worker_trim(v8c_worker_t* worker);
 
 int v8c_worker_needs_replacement(const v8c_worker_t* worker);
+/* Times this worker remade its isolate from the snapshot because a task
+ * changed the intrinsics.  Owner thread. */
+uint64_t v8c_worker_rebuild_count(const v8c_worker_t* worker);
 size_t v8c_worker_heap_used(const v8c_worker_t* worker);
 
 /* Milliseconds v8c_worker_new spent in isolate creation, context creation

@@ -1287,6 +1287,10 @@ void v8c_worker_trim(v8c_worker_t* worker) {
 #endif
 }
 
+uint64_t v8c_worker_rebuild_count(const v8c_worker_t* worker) {
+  return worker != nullptr ? v8c::WorkerRebuildCount(worker) : 0;
+}
+
 int v8c_worker_needs_replacement(const v8c_worker_t* worker) {
   return worker != nullptr && (worker->heap_limit_hit.load() || worker->lost.load())
              ? 1

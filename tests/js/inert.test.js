@@ -98,6 +98,8 @@ test('a change to an intrinsic is undone before an inert task runs next', needsR
   try {
     const probe = () => Array.prototype.includes === null || Object.prototype.polluted === 1;
     assert.equal(validateFunction(probe).inert, true);
+    await thread.all(threader(probe));  // the worker exists
+    const before = threader.stats().totals.isolatesCreated;
     for (let i = 0; i < 20; i++) {
       const [changed] = await thread.all(threader(() => {
         Array.prototype.includes = null;
@@ -107,6 +109,8 @@ test('a change to an intrinsic is undone before an inert task runs next', needsR
       const [seen] = await thread.all(threader(probe));
       assert.equal(seen, false, `round ${i}`);
     }
+    // Each change cost that worker its isolate, rebuilt from the snapshot.
+    assert.equal(threader.stats().totals.isolatesCreated, before + 20);
     const [sum] = await thread.all(threader((n) => {
       let s = 0;
       for (let i = 0; i < n; i++) s += Math.sqrt(i * i);
