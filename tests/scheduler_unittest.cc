@@ -359,11 +359,13 @@ TEST_F(SchedulerTest, ProgressEventsArriveBeforeSettlement) {
   EXPECT_EQ(settled_.value[0], 5u);
 }
 
-// Idle workers park: their threads accumulate no CPU time while idle.
-static long ThreadsCpuTicks() {
-  long total = 0;
+// Calls visit(name, state, after) for each thread of this process, from
+// /proc/self/task/*/stat: its name (without the parentheses), its state
+// letter, and the fields after the state.  False without /proc.
+template <typename Visit>
+static bool ForEachThread(Visit visit) {
   DIR* dir = opendir("/proc/self/task");
-  if (dir == nullptr) return -1;
+  if (dir == nullptr) return false;
   while (dirent* entry = readdir(dir)) {
     if (entry->d_name[0] == '.') continue;
     std::string path = std::string("/proc/self/task/") + entry->d_name + "/stat";
@@ -373,17 +375,30 @@ static long ThreadsCpuTicks() {
     size_t got = fread(buf, 1, sizeof buf - 1, f);
     fclose(f);
     buf[got] = '\0';
-    const char* p = strrchr(buf, ')');
+    char* open = strchr(buf, '(');
+    char* close = strrchr(buf, ')');
+    if (open == nullptr || close == nullptr || close[1] == '\0' || close[2] == '\0') continue;
+    *close = '\0';
+    visit(open + 1, close[2], close + 3);
+  }
+  closedir(dir);
+  return true;
+}
+
+static bool IsWorker(const char* name) { return strncmp(name, "threader-", 9) == 0; }
+
+// Idle workers park: their threads accumulate no CPU time while idle.
+static long ThreadsCpuTicks() {
+  long total = 0;
+  bool ok = ForEachThread([&](const char*, char, const char* after) {
     long utime = 0, stime = 0;
-    // Fields after ")": state(3) ... utime(14) stime(15).
-    if (p != nullptr &&
-        sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %ld %ld",
+    // Fields after the state: ppid(4) ... utime(14) stime(15).
+    if (sscanf(after, "%*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %ld %ld",
                &utime, &stime) == 2) {
       total += utime + stime;
     }
-  }
-  closedir(dir);
-  return total;
+  });
+  return ok ? total : -1;
 }
 
 TEST_F(SchedulerTest, IdleWorkersParkAndUseNoCpu) {
@@ -411,44 +426,19 @@ TEST_F(SchedulerTest, IdleWorkersParkAndUseNoCpu) {
 // Worker threads ("threader-N") that are running or runnable now.
 static int RunnableWorkers() {
   int runnable = 0;
-  DIR* dir = opendir("/proc/self/task");
-  if (dir == nullptr) return -1;
-  while (dirent* entry = readdir(dir)) {
-    if (entry->d_name[0] == '.') continue;
-    std::string path = std::string("/proc/self/task/") + entry->d_name + "/stat";
-    FILE* f = fopen(path.c_str(), "r");
-    if (f == nullptr) continue;
-    char buf[1024];
-    size_t got = fread(buf, 1, sizeof buf - 1, f);
-    fclose(f);
-    buf[got] = '\0';
-    const char* name = strchr(buf, '(');
-    const char* end = strrchr(buf, ')');
-    if (name == nullptr || end == nullptr || end[1] == '\0') continue;
-    if (strncmp(name + 1, "threader-", 9) == 0 && end[2] == 'R') runnable++;
-  }
-  closedir(dir);
-  return runnable;
+  bool ok = ForEachThread([&](const char* name, char state, const char*) {
+    if (IsWorker(name) && state == 'R') runnable++;
+  });
+  return ok ? runnable : -1;
 }
 
 // Worker threads ("threader-N") alive now.
 static int WorkerThreads() {
   int count = 0;
-  DIR* dir = opendir("/proc/self/task");
-  if (dir == nullptr) return -1;
-  while (dirent* entry = readdir(dir)) {
-    if (entry->d_name[0] == '.') continue;
-    std::string path = std::string("/proc/self/task/") + entry->d_name + "/comm";
-    FILE* f = fopen(path.c_str(), "r");
-    if (f == nullptr) continue;
-    char name[32] = {0};
-    size_t got = fread(name, 1, sizeof name - 1, f);
-    fclose(f);
-    name[got] = '\0';
-    if (strncmp(name, "threader-", 9) == 0) count++;
-  }
-  closedir(dir);
-  return count;
+  bool ok = ForEachThread([&](const char* name, char, const char*) {
+    if (IsWorker(name)) count++;
+  });
+  return ok ? count : -1;
 }
 
 // A lone first task starts one worker (the others would only take the
