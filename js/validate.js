@@ -283,9 +283,7 @@ class Analyzer {
     if (!this.inert) return false;
     for (const r of this.refs) {
       if (r.name !== 'Math' || !this.mathCalls.has(r.start)) continue;
-      let s = r.scope;
-      while (s !== null && !s.names.has(r.name)) s = s.parent;
-      if (s !== null) return false;  // a local `Math`
+      if (Analyzer.declaringScope(r) !== null) return false;  // a local `Math`
     }
     return true;
   }
@@ -300,12 +298,18 @@ class Analyzer {
   }
 
   // Free references, sorted by position, that no scope binds.
+  // The scope inside the function that declares a reference's name, or
+  // null if it is free.
+  static declaringScope(ref) {
+    let s = ref.scope;
+    while (s !== null && !s.names.has(ref.name)) s = s.parent;
+    return s;
+  }
+
   freeReferences() {
     const free = [];
     for (const r of this.refs) {
-      let s = r.scope;
-      while (s !== null && !s.names.has(r.name)) s = s.parent;
-      if (s === null && !GLOBALS.has(r.name)) {
+      if (Analyzer.declaringScope(r) === null && !GLOBALS.has(r.name)) {
         free.push({ name: r.name, start: r.start });
       }
     }

@@ -191,6 +191,12 @@ struct PlanHeader {
 };
 // Each record: uint32 plan index, uint32 key length, the key's UTF-8 bytes.
 
+/* The plan file beside `cache_file`, tied to `blob` (inside call_once). */
+void UsePlanFileOf(const std::string& cache_file, const v8::StartupData& blob) {
+  g_plan_file = cache_file + ".plan";
+  g_blob_checksum = PayloadChecksum(blob.data, static_cast<size_t>(blob.raw_size));
+}
+
 const thr_js_source_t* FindSource(const char* name) {
   for (size_t i = 0; i < thr_js_source_count; ++i) {
     if (strcmp(thr_js_sources[i].name, name) == 0) return &thr_js_sources[i];
@@ -241,8 +247,7 @@ void CreateSnapshot(v8c_platform_t* platform) {
   if (!cache_file.empty()) {
     v8::StartupData cached = LoadCachedBlob(cache_file);
     if (cached.data != nullptr) {
-      g_plan_file = cache_file + ".plan";
-      g_blob_checksum = PayloadChecksum(cached.data, static_cast<size_t>(cached.raw_size));
+      UsePlanFileOf(cache_file, cached);
       g_snapshot.blob = cached;
       g_snapshot.view.data = cached.data;
       g_snapshot.view.size = cached.raw_size;
@@ -300,9 +305,7 @@ void CreateSnapshot(v8c_platform_t* platform) {
     g_source.store(V8C_SNAPSHOT_CREATED);
     if (!cache_file.empty()) {
       WriteCachedBlob(cache_file, g_snapshot.blob);
-      g_plan_file = cache_file + ".plan";
-      g_blob_checksum = PayloadChecksum(g_snapshot.blob.data,
-                                        static_cast<size_t>(g_snapshot.blob.raw_size));
+      UsePlanFileOf(cache_file, g_snapshot.blob);
     }
   }
   g_create_ms.store(std::chrono::duration<double, std::milli>(

@@ -866,9 +866,9 @@ std::mutex g_plan_mutex;
 LockdownPlan g_plan;  // guarded by g_plan_mutex
 int g_plan_source = 0;  // guarded by g_plan_mutex (LockdownPlanSource)
 
-/* Runs lockdown.js's diff() in this fresh context and records its result
- * for the process (the first worker, under g_plan_find_mutex). */
-void LearnPlan(v8::Local<v8::Context> context, v8::Local<v8::Object> module) {
+/* Runs lockdown.js's diff() in this fresh context: what V8 added to the
+ * planned intrinsics. */
+LockdownPlan LearnPlan(v8::Local<v8::Context> context, v8::Local<v8::Object> module) {
   v8::Isolate* isolate = context->GetIsolate();
   v8::TryCatch try_catch(isolate);
   LockdownPlan plan;
@@ -890,36 +890,32 @@ void LearnPlan(v8::Local<v8::Context> context, v8::Local<v8::Object> module) {
     }
     if (!plan.usable) plan.additions.clear();
   }
-  StoreCachedPlan(plan);
-  std::lock_guard<std::mutex> lock(g_plan_mutex);
-  if (!g_plan.known) {
-    g_plan = std::move(plan);
-    g_plan_source = 1;
-  }
+  return plan;
 }
 
 /* Held while one worker finds the plan, so that workers starting together
  * neither learn it twice nor report where it came from by a race. */
 std::mutex g_plan_find_mutex;
 
-/* The plan of an earlier process of this binary, if its file matches the
- * snapshot in use; else learned here. */
+/* Records the process's plan (first worker only): the plan file an earlier
+ * process of this binary left beside the snapshot, if it matches the
+ * snapshot in use; else learned here and written for the next process. */
 void FindPlan(v8::Local<v8::Context> context, v8::Local<v8::Object> module) {
   std::lock_guard<std::mutex> finding(g_plan_find_mutex);
   {
     std::lock_guard<std::mutex> lock(g_plan_mutex);
     if (g_plan.known) return;
   }
-  LockdownPlan cached;
-  if (LoadCachedPlan(&cached)) {
-    std::lock_guard<std::mutex> lock(g_plan_mutex);
-    if (!g_plan.known) {
-      g_plan = std::move(cached);
-      g_plan_source = 2;
-    }
-    return;
+  LockdownPlan plan;
+  int source = 2;
+  if (!LoadCachedPlan(&plan)) {
+    plan = LearnPlan(context, module);
+    StoreCachedPlan(plan);
+    source = 1;
   }
-  LearnPlan(context, module);
+  std::lock_guard<std::mutex> lock(g_plan_mutex);
+  g_plan = std::move(plan);
+  g_plan_source = source;
 }
 
 /* lockdown's second argument: the additions as a JS array, or empty (the
