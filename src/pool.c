@@ -342,8 +342,7 @@ int thr_submit(thr_pool_t* pool, thr_task_t* const* tasks, size_t count) {
   for (size_t i = 0; i < count; i++) thr__task_retain(tasks[i]);
   pool->in_flight += count;
   thr__injector_push_batch(&pool->injector, tasks, count);
-  atomic_thread_fence(memory_order_seq_cst);
-  thr__pool_wake(pool, count);
+  thr__pool_wake(pool, count);  /* fences the push before its loads */
   return 0;
 }
 
