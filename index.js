@@ -10,8 +10,6 @@
 // the command that builds it: `tools/build` (or `npm install`) in the package
 // folder.
 
-const os = require('node:os');
-
 // js/code_cache.js is opt-in (THREADER_CODE_CACHE=1; see its usable()):
 // not loaded at all otherwise.
 const withCodeCache = process.env.THREADER_CODE_CACHE === '1' ?
@@ -40,21 +38,30 @@ const { errors, createThreader, validate } = withCodeCache(__dirname, () => ({
 
 // Sources that validated in an earlier run are not parsed again
 // (js/validation_memo.js): the first threader(fn) then skips loading acorn.
-// The record is opened at the first validation, not here.
+// The record is opened at the first validation, not here.  Its key names
+// the files whose code made the recorded analyses, and the package version:
+// npm installs every file with the same mtime, so a same-size edit would
+// otherwise keep the key.  package.json is read, not required: require()
+// would make it a module (~0.3 ms at the first threader(fn)).
 validate.setMemo(() => {
+  const fs = require('node:fs');
   const path = require('node:path');
   const { cacheKey, cachePath, statKey } = require('./js/cache_dir.js');
-  const { version } = require('./package.json');
+  let version = '?';
+  try {
+    version = String(JSON.parse(fs.readFileSync(path.join(__dirname, 'package.json'), 'utf8')).version);
+  } catch {
+    // No version in the key: the stats below still name the code.
+  }
   const file = cachePath(`validated-${cacheKey('validation-memo', version,
-    statKey(path.join(__dirname, 'js', 'validate.js')),
+    statKey(path.join(__dirname, 'js', 'analyze.js')),
     statKey(path.join(__dirname, 'js', 'vendor', 'acorn.js')))}.json`);
   return require('./js/validation_memo.js').createMemo(file);
 });
 
-const defaultMaxWorkers = typeof os.availableParallelism === 'function' ?
-  os.availableParallelism() : os.cpus().length;
-
-const { threader, thread } = createThreader(binding, { defaultMaxWorkers });
+// The default worker count is the binding's: one per CPU this process may
+// run on (src/pool.c, as os.availableParallelism() counts them).
+const { threader, thread } = createThreader(binding);
 
 // process.exit() and fatal exceptions skip Node's environment cleanup hooks
 // and go straight to tearing down V8's platform, while our worker threads

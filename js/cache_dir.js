@@ -24,11 +24,21 @@
 // 0700 directory: the files hold code this process will run.
 
 const fs = require('node:fs');
-const os = require('node:os');
 const path = require('node:path');
 
 let cachedDir;  // undefined: not decided yet; null: caching is off
 
+// os.homedir() reads $HOME first too (uv_os_homedir); node:os is loaded
+// only without it, as loading it costs ~0.4 ms of every start.
+function homeDir() {
+  const home = process.env.HOME;
+  return home ? home : require('node:os').homedir();
+}
+
+// The directory's path; it is made (mode 0700) by the first write into it
+// (writeAtomic here, WriteAtomically in v8c/snapshot.cc), not here: a start
+// that finds its files only reads, and a missing or unreadable directory is
+// a cache miss like any other.
 function cacheDir() {
   if (cachedDir !== undefined) return cachedDir;
   const env = process.env.THREADER_CACHE_DIR;
@@ -37,16 +47,8 @@ function cacheDir() {
     dir = env === '' || env === 'off' ? null : path.resolve(env);
   } else {
     const xdg = process.env.XDG_CACHE_HOME;
-    const base = xdg ? xdg : path.join(os.homedir(), '.cache');
+    const base = xdg ? xdg : path.join(homeDir(), '.cache');
     dir = path.join(base, 'threader');
-  }
-  if (dir !== null) {
-    try {
-      fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
-      fs.accessSync(dir, fs.constants.W_OK | fs.constants.R_OK);
-    } catch {
-      dir = null;
-    }
   }
   cachedDir = dir;
   return dir;
@@ -94,17 +96,26 @@ function optionsKey(argv) {
   return out.join(' ');
 }
 
+// What every key shares: the running binary, its V8, flags and platform
+// (made once per process).
+let runtimeKey = null;
+function runtimeParts() {
+  if (runtimeKey === null) {
+    runtimeKey = [
+      statKey(process.execPath),
+      process.version,
+      process.versions.v8,
+      process.arch,
+      optionsKey(process.execArgv),
+      process.env.NODE_OPTIONS || '',
+    ].join('\0');
+  }
+  return runtimeKey;
+}
+
 // A hex key over the running binary, its V8 and flags, and `parts`.
 function cacheKey(...parts) {
-  return hashText([
-    statKey(process.execPath),
-    process.version,
-    process.versions.v8,
-    process.arch,
-    optionsKey(process.execArgv),
-    process.env.NODE_OPTIONS || '',
-    ...parts.map(String),
-  ].join('\0'));
+  return hashText([runtimeParts(), ...parts.map(String)].join('\0'));
 }
 
 // The path for `name` (e.g. 'snapshot-<key>.bin'), or null when caching is
@@ -119,7 +130,14 @@ let tmpCounter = 0;
 function writeAtomic(file, bytes) {
   const tmp = `${file}.${process.pid}.${++tmpCounter}.tmp`;
   try {
-    fs.writeFileSync(tmp, bytes, { mode: 0o600 });
+    try {
+      fs.writeFileSync(tmp, bytes, { mode: 0o600 });
+    } catch (err) {
+      if (err.code !== 'ENOENT') throw err;
+      // The first write: make the directory, then try once more.
+      fs.mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
+      fs.writeFileSync(tmp, bytes, { mode: 0o600 });
+    }
     fs.renameSync(tmp, file);
     return true;
   } catch {
@@ -128,4 +146,4 @@ function writeAtomic(file, bytes) {
   }
 }
 
-module.exports = { cacheDir, cacheKey, cachePath, statKey, writeAtomic };
+module.exports = { cacheDir, cacheKey, cachePath, hashText, statKey, writeAtomic };

@@ -13,7 +13,7 @@
 //   validate.setMemo(memo);          // js/validate.js asks it on a miss
 //
 // What is recorded: for a source text that validated, the analysis
-// js/validate.js made of it ({ free, source, name, kind, inert }: its free
+// js/analyze.js made of it ({ free, source, name, kind, inert }: its free
 // names with their positions, which opts.with / config({ with }) may allow,
 // the text shipped to workers, and whether it is inert, which lets workers
 // skip their integrity check after its tasks).  Rejections are not recorded (they are errors
@@ -22,14 +22,24 @@
 // source text, never by a hash of it.
 //
 // The file's name is keyed (cache_dir.js's cacheKey) on the package version
-// and the size and mtime of validate.js and acorn.js, so a validator that
-// changes reads and writes another file.  The file is JSON:
+// and the size and mtime of analyze.js and acorn.js, so an analysis that
+// changes reads and writes another file.  The file is text, one entry per
+// line after a header line, oldest first:
 //
-//   { "format": 1, "entries": [[sourceText, { free, source, name, kind, inert }], ...] }
+//   {"format":2}
+//   <hash>\t["<sourceText>",{"free":[...],"name":...,"kind":...,"inert":...}]
 //
-// oldest first, at most MAX_ENTRIES entries and MAX_FILE_CHARS characters.
-// A file that does not parse or has one malformed entry is ignored whole
-// (and replaced at the next write).
+// ("source", the text shipped to workers, only where it is not the source
+// text itself, as for a function whose text is not an expression.)
+// <hash> is cache_dir.js's hashText of the source text (16 hex digits): a
+// lookup reads the file and parses only the lines whose hash matches
+// (JSON.stringify escapes line feeds, so an entry is always one line), then
+// compares the whole source text.  So the first threader(fn) costs the
+// same with 1 entry or with 1,000: parsing and checking every entry of a
+// 50 KB record was ~1 ms of cold code on this machine.  At most MAX_ENTRIES
+// entries and MAX_FILE_CHARS characters are kept.  A file without the
+// header is ignored whole; a malformed line is a miss, and is dropped at the
+// next write.
 //
 // Trust: the file is in the user's cache directory (mode 0700, the file
 // 0600), beside the worker snapshot, which holds code the workers run; who
@@ -48,9 +58,9 @@
 // throws: a file that cannot be read or written costs a parse, nothing more.
 
 const fs = require('node:fs');
-const { writeAtomic } = require('./cache_dir.js');
+const { hashText, writeAtomic } = require('./cache_dir.js');
 
-const FORMAT = 1;
+const FORMAT = 2;
 const MAX_ENTRIES = 1024;
 const MAX_FILE_CHARS = 512 * 1024;
 const MAX_SOURCE_CHARS = 16 * 1024;  // longer sources are not recorded
@@ -80,56 +90,96 @@ function readEntry(value) {
   return { free: names, source, name, kind, inert };
 }
 
-// The entries in `file` as a Map (source text -> analysis), oldest first;
-// empty if there is no such file or it is malformed.
-function readFile(file) {
-  const out = new Map();
-  let data;
+const HEADER = `{"format":${FORMAT}}\n`;
+const HASH_CHARS = 16;  // hashText's output
+
+// The file's text if it has this format's header, else ''.  (Searching
+// the bytes instead, undecoded, measured slower at the first threader(fn):
+// Buffer's search is JavaScript that is compiled at its first call, where
+// String's is built into V8.)
+function readText(file) {
   try {
     const text = fs.readFileSync(file, 'utf8');
-    if (text.length > MAX_FILE_CHARS * 2) return out;
-    data = JSON.parse(text);
+    return text.length <= MAX_FILE_CHARS * 2 && text.startsWith(HEADER) ? text : '';
   } catch {
-    return out;
+    return '';
   }
-  if (data === null || typeof data !== 'object' || data.format !== FORMAT ||
-      !Array.isArray(data.entries)) {
-    return out;
+}
+
+// [sourceText, entry] from a line's JSON, or null if it is malformed.
+function parsePair(json) {
+  let pair;
+  try {
+    pair = JSON.parse(json);
+  } catch {
+    return null;
   }
-  for (const pair of data.entries) {
-    if (!Array.isArray(pair) || pair.length !== 2 || typeof pair[0] !== 'string') {
-      out.clear();
-      return out;
+  if (!Array.isArray(pair) || pair.length !== 2 || typeof pair[0] !== 'string' ||
+      pair[1] === null || typeof pair[1] !== 'object') {
+    return null;
+  }
+  // `source` is left out where it is the source text itself (lineOf).
+  if (!('source' in pair[1])) pair[1].source = pair[0];
+  const entry = readEntry(pair[1]);
+  return entry === null ? null : [pair[0], entry];
+}
+
+// The entry recorded for `sourceText` in the file text `text`, or
+// undefined.
+function find(text, sourceText) {
+  const tag = `\n${hashText(sourceText)}\t`;
+  for (let at = text.indexOf(tag); at !== -1; at = text.indexOf(tag, at + 1)) {
+    const start = at + tag.length;
+    let end = text.indexOf('\n', start);
+    if (end === -1) end = text.length;
+    const pair = parsePair(text.slice(start, end));
+    if (pair !== null && pair[0] === sourceText) return pair[1];
+  }
+  return undefined;
+}
+
+function lineOf(sourceText, entry) {
+  const { free, source, name, kind, inert } = entry;
+  const stored = source === sourceText ? { free, name, kind, inert } :
+    { free, source, name, kind, inert };
+  return `${hashText(sourceText)}\t${JSON.stringify([sourceText, stored])}`;
+}
+
+// The well-formed entry lines of the file text `text` (without their line
+// feeds), oldest first, less those of the source texts in `replaced`.
+function keptLines(text, replaced) {
+  const out = [];
+  const lines = text.split('\n');
+  for (let i = 1; i < lines.length; i++) {  // lines[0]: the header
+    const line = lines[i];
+    if (line.charAt(HASH_CHARS) !== '\t') continue;
+    const pair = parsePair(line.slice(HASH_CHARS + 1));
+    if (pair === null || replaced.has(pair[0]) ||
+        hashText(pair[0]) !== line.slice(0, HASH_CHARS)) {
+      continue;
     }
-    const entry = readEntry(pair[1]);
-    if (entry === null) {
-      out.clear();
-      return out;
-    }
-    out.set(pair[0], entry);
+    out.push(line);
   }
   return out;
 }
 
-// The newest entries of `entries` that fit the limits, as file text.
-function fileText(entries) {
+// The newest of `lines` that fit the limits, as file text.
+function fileText(lines) {
   const kept = [];
-  let chars = 0;
-  const list = [...entries];
-  for (let i = list.length - 1; i >= 0 && kept.length < MAX_ENTRIES; i--) {
-    const text = JSON.stringify(list[i]);
-    if (chars + text.length > MAX_FILE_CHARS) break;
-    chars += text.length;
-    kept.push(text);
+  let chars = HEADER.length;
+  for (let i = lines.length - 1; i >= 0 && kept.length < MAX_ENTRIES; i--) {
+    if (chars + lines[i].length + 1 > MAX_FILE_CHARS) break;
+    chars += lines[i].length + 1;
+    kept.push(lines[i]);
   }
   kept.reverse();
-  return `{"format":${FORMAT},"entries":[\n${kept.join(',\n')}\n]}\n`;
+  return HEADER + kept.map((line) => `${line}\n`).join('');
 }
 
 // A memo over `file`; null (no memo) when `file` is null.
 function createMemo(file) {
   if (file === null) return null;
-  let known = null;  // Map, read at the first get()
+  let text = null;  // the file's text, read at the first get()
   let added = new Map();  // recorded by this process, not yet written
   let timer = null;
   const counters = { hits: 0, misses: 0, written: 0 };
@@ -141,21 +191,19 @@ function createMemo(file) {
       process.removeListener('exit', flush);
     }
     if (added.size === 0) return;
-    const merged = readFile(file);
-    for (const [text, entry] of added) {
-      merged.delete(text);
-      merged.set(text, entry);
-    }
+    const lines = keptLines(readText(file), added);
+    for (const [sourceText, entry] of added) lines.push(lineOf(sourceText, entry));
     added = new Map();
-    if (writeAtomic(file, fileText(merged))) counters.written++;
+    text = null;  // a later get() reads what was just written
+    if (writeAtomic(file, fileText(lines))) counters.written++;
   }
 
   return {
     // The recorded analysis of `sourceText` (a fresh object the caller may
     // extend), or undefined.
     get(sourceText) {
-      if (known === null) known = readFile(file);
-      const entry = known.get(sourceText);
+      if (text === null) text = readText(file);
+      const entry = added.has(sourceText) ? added.get(sourceText) : find(text, sourceText);
       if (entry === undefined) {
         counters.misses++;
         return undefined;
@@ -170,7 +218,6 @@ function createMemo(file) {
       if (sourceText.length > MAX_SOURCE_CHARS) return;
       const entry = readEntry(analysis);
       if (entry === null) return;
-      if (known !== null) known.set(sourceText, entry);
       added.set(sourceText, entry);
       if (timer === null) {
         timer = setTimeout(flush, WRITE_DELAY_MS);

@@ -2,6 +2,7 @@
 #include "pool.h"
 
 #include <errno.h>
+#include <sched.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
@@ -12,7 +13,17 @@ void thr_pool_options_init(thr_pool_options_t* options) {
   memset(options, 0, sizeof *options);
 }
 
-static unsigned online_cpus(void) {
+/* The CPUs this process may run on: its affinity mask where there is one
+ * (taskset, cpusets), as Node's os.availableParallelism() counts them, so
+ * that the JS API's default needs no `node:os` at load. */
+static unsigned available_cpus(void) {
+#if defined(__linux__) && defined(CPU_COUNT)
+  cpu_set_t set;
+  if (sched_getaffinity(0, sizeof set, &set) == 0) {
+    int n = CPU_COUNT(&set);
+    if (n > 0) return (unsigned)n;
+  }
+#endif
   long n = sysconf(_SC_NPROCESSORS_ONLN);
   return n > 0 ? (unsigned)n : 1u;
 }
@@ -31,7 +42,7 @@ int thr__pool_init_with_executor(const thr_pool_options_t* options,
   pool->options = *options;
   pool->executor = *executor;
   atomic_init(&pool->max_workers,
-              options->max_workers ? options->max_workers : online_cpus());
+              options->max_workers ? options->max_workers : available_cpus());
   atomic_init(&pool->max_heap_mb, options->max_heap_mb);
   pool->intern_buckets = 64;
   pool->intern_sweep_at = 1024;
@@ -181,7 +192,7 @@ int thr_pool_start(thr_pool_t* pool, unsigned count) {
 
 int thr_pool_set_max_workers(thr_pool_t* pool, unsigned n) {
   if (pool == NULL || n > THR__MAX_WORKERS) return THR_EINVAL;
-  if (n == 0) n = online_cpus();
+  if (n == 0) n = available_cpus();
   atomic_store_explicit(&pool->max_workers, n, memory_order_relaxed);
   /* Parked workers above the new count must wake up to exit. */
   pthread_mutex_lock(&pool->park_lock);

@@ -26,7 +26,7 @@
  *   also catches flags changed at runtime), the payload size and a
  *   checksum of the payload (a torn or corrupted file).  Anything else:
  *   the blob is made afresh and the file replaced (temporary file, then
- *   rename, mode 0600).
+ *   rename, mode 0600; the first write makes the directory, mode 0700).
  *
  *   Beside the blob, `<file>.plan` keeps the lockdown plan's additions
  *   (what V8 adds to the intrinsics at context creation, found by
@@ -42,6 +42,7 @@
  *   and StoreCachedPlan: any thread after v8c_snapshot_get (the first
  *   worker; racing first workers write the same bytes).
  */
+#include <errno.h>
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -156,10 +157,31 @@ v8::StartupData LoadCachedBlob(const std::string& file) {
 /* Writes `parts` to `file` through a temporary file and a rename (mode
  * 0600).  Best effort: a failure leaves no file behind and is not reported
  * (the next process makes the data again). */
+/* mkdir -p with mode 0700 for the directories it makes (js/cache_dir.js
+ * leaves the cache directory to the first write into it). */
+bool MakeDirectories(const std::string& dir) {
+  if (dir.empty() || mkdir(dir.c_str(), 0700) == 0 || errno == EEXIST) return true;
+  if (errno != ENOENT) return false;
+  size_t slash = dir.find_last_of('/');
+  if (slash == std::string::npos || slash == 0) return false;
+  return MakeDirectories(dir.substr(0, slash)) &&
+         (mkdir(dir.c_str(), 0700) == 0 || errno == EEXIST);
+}
+
+int CreateTemporary(const std::string& tmp) {
+  return open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+}
+
 void WriteAtomically(const std::string& file,
                      std::initializer_list<std::pair<const void*, size_t>> parts) {
   std::string tmp = file + "." + std::to_string(getpid()) + ".tmp";
-  int fd = open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  int fd = CreateTemporary(tmp);
+  if (fd < 0 && errno == ENOENT) {
+    size_t slash = file.find_last_of('/');
+    if (slash != std::string::npos && MakeDirectories(file.substr(0, slash))) {
+      fd = CreateTemporary(tmp);
+    }
+  }
   if (fd < 0) return;
   bool ok = true;
   for (const auto& part : parts) {

@@ -6,7 +6,7 @@ const assert = require('node:assert/strict');
 const { load, needsRealWorkers } = require('./helpers/load.js');
 const { busy } = require('./helpers/util.js');
 
-const { threader, thread, isMock, binding } = load();
+const { threader, thread, isMock, binding, root } = load();
 
 const DEFAULTS = {
   maxWorkers: null, workerTimeout: 0, enableValidation: true, transferMode: 'shared',
@@ -26,6 +26,20 @@ test('config() returns the current settings, frozen', () => {
   assert.equal(c.transferMode, 'shared');
   assert.equal(c.onError, null);
   assert.ok(Number.isInteger(c.maxWorkers) && c.maxWorkers >= 1, String(c.maxWorkers));
+});
+
+// The binding counts the CPUs this process may run on (src/pool.c), as
+// os.availableParallelism() does: the package no longer loads node:os.
+test('the default maxWorkers is os.availableParallelism(), affinity included', { skip: isMock && 'needs the addon' }, () => {
+  const os = require('node:os');
+  assert.equal(threader.config().maxWorkers, os.availableParallelism());
+  const { spawnSync } = require('node:child_process');
+  const script = 'const t = require(process.argv[1]); console.log(t.threader.config().maxWorkers, ' +
+    "require('node:os').availableParallelism()); t.threader.shutdown();";
+  const r = spawnSync('taskset', ['-c', '0', process.execPath, '-e', script, root], { encoding: 'utf8' });
+  if (r.error && r.error.code === 'ENOENT') return;  // no taskset here
+  assert.equal(r.status, 0, r.stderr);
+  assert.equal(r.stdout.trim(), '1 1');
 });
 
 test('config(options) applies and returns the new settings', () => {

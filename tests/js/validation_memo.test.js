@@ -13,6 +13,7 @@ const { spawnSync } = require('node:child_process');
 
 const root = path.resolve(__dirname, '..', '..');
 const { createMemo, MAX_ENTRIES, MAX_SOURCE_CHARS } = require(path.join(root, 'js', 'validation_memo.js'));
+const { hashText } = require(path.join(root, 'js', 'cache_dir.js'));
 const { load } = require('./helpers/load.js');
 const hasAddon = !load().isMock;
 
@@ -53,16 +54,24 @@ test('what one memo records, a later one reads back as fresh copies', (t) => {
   assert.deepEqual(b.stats(), { hits: 2 + 1, misses: 1, written: 0, file });
 });
 
-test('a malformed file is ignored whole, and replaced at the next write', (t) => {
+// The file's lines as a test writes them (js/validation_memo.js, format 2).
+const HEADER = '{"format":2}\n';
+// What is stored of an analysis: all but `error` (always null there).
+// What is stored of an analysis: all but `error` (always null there) and
+// `source` where it is the source text.
+const stored = (sourceText, { error, source, ...rest }) => source === sourceText ?
+  { free: rest.free, name: rest.name, kind: rest.kind, inert: rest.inert } :
+  { free: rest.free, source, name: rest.name, kind: rest.kind, inert: rest.inert };
+const line = (sourceText, entry) => `${hashText(sourceText)}\t${JSON.stringify([sourceText, stored(sourceText, entry)])}\n`;
+
+test('a file of another format is ignored whole, and replaced at the next write', (t) => {
   const dir = tempDir(t);
-  const good = JSON.stringify({ format: 1, entries: [['(x) => x + 1', ARROW]] });
+  const good = HEADER + line('(x) => x + 1', ARROW);
   const cases = {
     garbage: '\u0000\u0001not json',
-    truncated: good.slice(0, good.length - 5),
-    otherFormat: JSON.stringify({ format: 2, entries: [['(x) => x + 1', ARROW]] }),
-    badKind: JSON.stringify({ format: 1, entries: [['(x) => x + 1', ARROW], ['m() {}', { ...ARROW, kind: 'method' }]] }),
-    badFree: JSON.stringify({ format: 1, entries: [['(x) => x + 1', ARROW], ['(x) => y', { ...ARROW, free: [{ name: 'y', start: -1, line: 1, column: 1 }] }]] }),
-    notPair: JSON.stringify({ format: 1, entries: [['(x) => x + 1', ARROW], ['lonely']] }),
+    noHeader: good.slice(HEADER.length),
+    formatOne: JSON.stringify({ format: 1, entries: [['(x) => x + 1', ARROW]] }),
+    otherHeader: good.replace('"format":2', '"format":3'),
   };
   for (const [name, text] of Object.entries(cases)) {
     const file = path.join(dir, `${name}.json`);
@@ -71,9 +80,53 @@ test('a malformed file is ignored whole, and replaced at the next write', (t) =>
     assert.equal(memo.get('(x) => x + 1'), undefined, name);
     memo.add('(y) => y', { ...ARROW, source: '(y) => y' });
     memo.flush();
-    const again = createMemo(file);
-    assert.deepEqual(again.get('(y) => y'), { ...ARROW, source: '(y) => y' }, name);
+    assert.equal(fs.readFileSync(file, 'utf8'), HEADER + line('(y) => y', { ...ARROW, source: '(y) => y' }), name);
   }
+});
+
+test('a malformed line is a miss, its neighbours are not, and the next write drops it', (t) => {
+  const file = path.join(tempDir(t), 'memo.json');
+  const bad = {
+    '(x) => 1': line('(x) => 1', { ...ARROW, kind: 'method' }),
+    '(x) => 2': line('(x) => 2', { ...ARROW, free: [{ name: 'y', start: -1, line: 1, column: 1 }] }),
+    '(x) => 3': `${hashText('(x) => 3')}\t["(x) => 3"]\n`,
+    '(x) => 4': line('(x) => 4', ARROW).slice(0, -9) + '\n',  // truncated
+    '(x) => 5': line('(x) => 5', ARROW).replace('(x) => 5', '(x) => 6'),  // another text under its hash
+  };
+  fs.writeFileSync(file, HEADER + line('(x) => x + 1', ARROW) + Object.values(bad).join('') +
+    line('(x) => clamp(x)', WITH_FREE));
+  const memo = createMemo(file);
+  for (const sourceText of Object.keys(bad)) assert.equal(memo.get(sourceText), undefined, sourceText);
+  assert.equal(memo.get('(x) => 6'), undefined);  // found under the wrong hash only
+  assert.deepEqual(memo.get('(x) => x + 1'), ARROW);
+  assert.deepEqual(memo.get('(x) => clamp(x)'), WITH_FREE);
+  memo.add('(y) => y', { ...ARROW, source: '(y) => y' });
+  memo.flush();
+  assert.equal(fs.readFileSync(file, 'utf8'), HEADER + line('(x) => x + 1', ARROW) +
+    line('(x) => clamp(x)', WITH_FREE) + line('(y) => y', { ...ARROW, source: '(y) => y' }));
+});
+
+test('sources whose hashes collide are told apart by their text', (t) => {
+  const file = path.join(tempDir(t), 'memo.json');
+  const tag = hashText('(x) => x + 1');
+  // Two lines under one hash: only the one whose text matches is found.
+  fs.writeFileSync(file, HEADER +
+    `${tag}\t${JSON.stringify(['(x) => x - 1', { ...ARROW, source: '(x) => x - 1' }])}\n` +
+    line('(x) => x + 1', ARROW));
+  const memo = createMemo(file);
+  assert.deepEqual(memo.get('(x) => x + 1'), ARROW);
+  assert.equal(memo.get('(x) => x - 1'), undefined);
+});
+
+test('a source text with line feeds and tabs stays on one line', (t) => {
+  const file = path.join(tempDir(t), 'memo.json');
+  const text = '(x) => {\n\treturn x +\r\n 1;\u2028}';
+  const entry = { ...ARROW, source: text };
+  const a = createMemo(file);
+  a.add(text, entry);
+  a.flush();
+  assert.equal(fs.readFileSync(file, 'utf8').split('\n').length, 3);  // header, entry, ''
+  assert.deepEqual(createMemo(file).get(text), entry);
 });
 
 test('rejections, methods, malformed analyses and very long sources are not recorded', (t) => {
@@ -122,6 +175,7 @@ const root = process.env.THREADER_ROOT;
 const { threader, thread } = require(root);
 const out = {};
 const acornLoaded = () => Object.keys(require.cache).some((f) => f.endsWith(path.join('vendor', 'acorn.js')));
+const analyzerLoaded = () => Object.keys(require.cache).some((f) => f.endsWith(path.join('js', 'analyze.js')));
 const clamp = (v) => Math.min(Math.max(v, 0), 10);
 const run = async () => {
   out.results = await thread.all(
@@ -129,6 +183,7 @@ const run = async () => {
     threader((x) => clamp(x), 42, { with: { clamp } }),
   );
   out.acornAfterTasks = acornLoaded();
+  out.analyzerAfterTasks = analyzerLoaded();
   try {
     threader((x) => clamp(x) + console.log(x), 1);
   } catch (e) {
@@ -151,15 +206,25 @@ function child(cacheDir) {
 }
 
 test('a second process validates the same functions without loading acorn', { skip: !hasAddon && 'needs the addon' }, (t) => {
-  const dir = tempDir(t);
+  // A cache directory that does not exist yet: the first write makes it,
+  // private to this user (js/cache_dir.js, v8c/snapshot.cc).
+  const dir = path.join(tempDir(t), 'not', 'yet');
   const first = child(dir);
   assert.equal(first.acornLoaded, true);
+  assert.equal(first.analyzerAfterTasks, true);
+  assert.equal(fs.statSync(dir).mode & 0o777, 0o700);
+  assert.equal(fs.statSync(path.dirname(dir)).mode & 0o777, 0o700);
   const files = fs.readdirSync(dir).filter((f) => f.startsWith('validated-'));
   assert.equal(files.length, 1, String(fs.readdirSync(dir)));
+  for (const f of fs.readdirSync(dir)) {
+    assert.equal(fs.statSync(path.join(dir, f)).mode & 0o777, 0o600, f);
+  }
 
   const second = child(dir);
   assert.deepEqual(second.results, [42, 10]);
   assert.equal(second.acornAfterTasks, false);
+  // Not even the scope analysis is compiled (js/analyze.js).
+  assert.equal(second.analyzerAfterTasks, false);
   // The free names of a source are recorded with their positions, so the
   // rejection of `clamp` without opts.with comes from the record too.
   assert.equal(second.acornLoaded, false);
