@@ -146,4 +146,34 @@ function writeAtomic(file, bytes) {
   }
 }
 
-module.exports = { cacheDir, cacheKey, cachePath, hashText, statKey, writeAtomic };
+// Removes the files of one kind (`prefix`...`suffix`) in the directory of
+// `keptFile` but the `keep` most recently written, `keptFile` counted as
+// the newest.  Every key (a Node binary, flag set or package version) has
+// files of its own, so without this the directory only grows; callers run
+// it when they create a new file, not at every start.  Quiet on failure.
+function pruneOld(keptFile, prefix, suffix, keep) {
+  const dir = path.dirname(keptFile);
+  const kept = path.basename(keptFile);
+  let names;
+  try {
+    names = fs.readdirSync(dir);
+  } catch {
+    return;
+  }
+  const old = [];
+  for (const name of names) {
+    if (name === kept || !name.startsWith(prefix) || !name.endsWith(suffix)) continue;
+    try {
+      const st = fs.lstatSync(path.join(dir, name));
+      if (st.isFile()) old.push({ name, mtimeMs: st.mtimeMs });
+    } catch {
+      // Gone meanwhile.
+    }
+  }
+  old.sort((a, b) => b.mtimeMs - a.mtimeMs);
+  for (const { name } of old.slice(Math.max(keep - 1, 0))) {
+    try { fs.unlinkSync(path.join(dir, name)); } catch {}
+  }
+}
+
+module.exports = { cacheDir, cacheKey, cachePath, hashText, pruneOld, statKey, writeAtomic };

@@ -58,13 +58,14 @@
 // throws: a file that cannot be read or written costs a parse, nothing more.
 
 const fs = require('node:fs');
-const { hashText, writeAtomic } = require('./cache_dir.js');
+const { hashText, pruneOld, writeAtomic } = require('./cache_dir.js');
 
 const FORMAT = 2;
 const MAX_ENTRIES = 1024;
 const MAX_FILE_CHARS = 512 * 1024;
 const MAX_SOURCE_CHARS = 16 * 1024;  // longer sources are not recorded
 const WRITE_DELAY_MS = 1000;
+const KEPT_FILES = 8;  // records of other keys kept in the directory
 
 function isCount(n) {
   return Number.isInteger(n) && n >= 0;
@@ -191,11 +192,17 @@ function createMemo(file) {
       process.removeListener('exit', flush);
     }
     if (added.size === 0) return;
+    const created = !fs.existsSync(file);
     const lines = keptLines(readText(file), added);
     for (const [sourceText, entry] of added) lines.push(lineOf(sourceText, entry));
     added = new Map();
     text = null;  // a later get() reads what was just written
-    if (writeAtomic(file, fileText(lines))) counters.written++;
+    if (writeAtomic(file, fileText(lines))) {
+      counters.written++;
+      // A new key's record: the records of other keys (other Node binaries,
+      // flag sets, package versions) beyond the newest KEPT_FILES go.
+      if (created) pruneOld(file, 'validated-', '.json', KEPT_FILES);
+    }
   }
 
   return {

@@ -42,19 +42,24 @@
  *   and StoreCachedPlan: any thread after v8c_snapshot_get (the first
  *   worker; racing first workers write the same bytes).
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <cstring>
+#include <ctime>
 #include <initializer_list>
 #include <memory>
 #include <mutex>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "internal.h"
 #include "js_sources.h"
@@ -151,6 +156,9 @@ v8::StartupData LoadCachedBlob(const std::string& file) {
       memcmp(header.v8_version, expected.v8_version, sizeof header.v8_version) != 0) {
     return {nullptr, 0};
   }
+  // Marks the file as used now, for PruneOldSnapshots (best effort: the
+  // directory may be someone else's, read-only to us).
+  utimensat(AT_FDCWD, file.c_str(), nullptr, 0);
   return {payload.release(), static_cast<int>(header.payload_size)};
 }
 
@@ -196,6 +204,59 @@ void WriteCachedBlob(const std::string& file, const v8::StartupData& blob) {
   FillHeader(&header, blob.data, static_cast<size_t>(blob.raw_size));
   WriteAtomically(file, {{&header, sizeof header},
                          {blob.data, static_cast<size_t>(blob.raw_size)}});
+}
+
+/* Every Node binary, flag set and addon build has a snapshot file of its
+ * own (400-550 KB), and a build tree makes one per build: without pruning
+ * the directory only grows.  After writing a new blob, the kKeptSnapshots
+ * most recently used files are kept (LoadCachedBlob touches the file it
+ * uses, so mtime is the last use) and older ones go, with their plan files,
+ * as do temporary files left by a process that died while writing.  A
+ * process still reading a removed file has it open; one about to read it
+ * finds none and makes its blob afresh. */
+constexpr size_t kKeptSnapshots = 8;
+constexpr time_t kStaleTemporarySeconds = 3600;
+
+bool HasPrefixAndSuffix(const std::string& name, const char* prefix, const char* suffix) {
+  size_t p = strlen(prefix), s = strlen(suffix);
+  return name.size() > p + s && name.compare(0, p, prefix) == 0 &&
+         name.compare(name.size() - s, s, suffix) == 0;
+}
+
+void PruneOldSnapshots(const std::string& kept_file) {
+  size_t slash = kept_file.find_last_of('/');
+  std::string dir = slash == std::string::npos ? "." : kept_file.substr(0, slash);
+  std::string kept = slash == std::string::npos ? kept_file : kept_file.substr(slash + 1);
+  DIR* listing = opendir(dir.c_str());
+  if (listing == nullptr) return;
+  int dir_fd = dirfd(listing);
+  time_t now = time(nullptr);
+  std::vector<std::pair<struct timespec, std::string>> blobs;
+  while (struct dirent* entry = readdir(listing)) {
+    std::string name = entry->d_name;
+    bool blob = HasPrefixAndSuffix(name, "snapshot-", ".bin");
+    bool temporary = HasPrefixAndSuffix(name, "snapshot-", ".tmp");
+    struct stat st;
+    if ((!blob && !temporary) || name == kept ||
+        fstatat(dir_fd, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISREG(st.st_mode)) {
+      continue;
+    }
+    if (blob) {
+      blobs.emplace_back(st.st_mtim, name);
+    } else if (now - st.st_mtime > kStaleTemporarySeconds) {
+      unlinkat(dir_fd, name.c_str(), 0);
+    }
+  }
+  // Newest first; the kept file counts as the newest.
+  std::sort(blobs.begin(), blobs.end(), [](const auto& a, const auto& b) {
+    return a.first.tv_sec != b.first.tv_sec ? a.first.tv_sec > b.first.tv_sec
+                                            : a.first.tv_nsec > b.first.tv_nsec;
+  });
+  for (size_t i = kKeptSnapshots - 1; i < blobs.size(); ++i) {
+    unlinkat(dir_fd, blobs[i].second.c_str(), 0);
+    unlinkat(dir_fd, (blobs[i].second + ".plan").c_str(), 0);
+  }
+  closedir(listing);
 }
 
 /* ---- the plan file ------------------------------------------------------------- */
@@ -328,6 +389,7 @@ void CreateSnapshot(v8c_platform_t* platform) {
     if (!cache_file.empty()) {
       WriteCachedBlob(cache_file, g_snapshot.blob);
       UsePlanFileOf(cache_file, g_snapshot.blob);
+      PruneOldSnapshots(cache_file);
     }
   }
   g_create_ms.store(std::chrono::duration<double, std::milli>(

@@ -77,6 +77,47 @@ for (const [name, damage] of [
   });
 }
 
+// Sets a file's mtime to `secondsAgo` seconds before now.
+function age(file, secondsAgo) {
+  const t = Date.now() / 1000 - secondsAgo;
+  fs.utimesSync(file, t, t);
+}
+
+test('a new snapshot prunes the least recently used beyond 8, and stale temporary files', { skip }, (t) => {
+  const dir = tmpDir(t);
+  // Ten snapshots of other keys, used 10..100 minutes ago, with plans.
+  for (let i = 1; i <= 10; i++) {
+    const name = `snapshot-old${String(i).padStart(2, '0')}.bin`;
+    fs.writeFileSync(path.join(dir, name), 'x');
+    fs.writeFileSync(path.join(dir, `${name}.plan`), 'x');
+    age(path.join(dir, name), 600 * i);
+  }
+  fs.writeFileSync(path.join(dir, 'snapshot-dead.bin.123.tmp'), 'x');
+  age(path.join(dir, 'snapshot-dead.bin.123.tmp'), 7200);
+  fs.writeFileSync(path.join(dir, 'snapshot-busy.bin.456.tmp'), 'x');  // being written
+  fs.writeFileSync(path.join(dir, 'validated-other.json'), 'x');
+  age(path.join(dir, 'validated-other.json'), 100000);
+
+  const first = run({ THREADER_CACHE_DIR: dir });
+  assert.equal(first.info.source, 'created');
+  const left = snapshots(dir).sort();
+  const made = left.filter((f) => !f.startsWith('snapshot-old'));
+  assert.equal(made.length, 1);
+  assert.deepEqual(left.filter((f) => f.startsWith('snapshot-old')),
+    ['01', '02', '03', '04', '05', '06', '07'].map((i) => `snapshot-old${i}.bin`));
+  assert.ok(!fs.existsSync(path.join(dir, 'snapshot-old08.bin.plan')));
+  assert.ok(fs.existsSync(path.join(dir, 'snapshot-old07.bin.plan')));
+  assert.ok(!fs.existsSync(path.join(dir, 'snapshot-dead.bin.123.tmp')));
+  assert.ok(fs.existsSync(path.join(dir, 'snapshot-busy.bin.456.tmp')));
+  assert.ok(fs.existsSync(path.join(dir, 'validated-other.json')));
+
+  // Reading a snapshot marks it used: an hour-old one is fresh again.
+  age(path.join(dir, made[0]), 3600);
+  assert.equal(run({ THREADER_CACHE_DIR: dir }).info.source, 'cache');
+  const usedAgo = Date.now() / 1000 - fs.statSync(path.join(dir, made[0])).mtimeMs / 1000;
+  assert.ok(usedAgo < 600, `mtime ${usedAgo} s ago`);
+});
+
 const plans = (dir) => fs.readdirSync(dir).filter((f) => /^snapshot-.*\.bin\.plan$/.test(f));
 
 test('the lockdown plan is learned once and read back beside the snapshot', { skip }, (t) => {

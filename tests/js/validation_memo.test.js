@@ -167,6 +167,35 @@ test('two processes writing one file: each write merges what is there', (t) => {
   assert.equal(c.get('(x) => 2').source, '(x) => 2');
 });
 
+test('a new record prunes the records of other keys beyond the newest 8', (t) => {
+  const dir = tempDir(t);
+  const ageFile = (name, secondsAgo) => {
+    const at = Date.now() / 1000 - secondsAgo;
+    fs.utimesSync(path.join(dir, name), at, at);
+  };
+  for (let i = 1; i <= 10; i++) {
+    fs.writeFileSync(path.join(dir, `validated-old${String(i).padStart(2, '0')}.json`), 'x');
+    ageFile(`validated-old${String(i).padStart(2, '0')}.json`, 600 * i);
+  }
+  fs.writeFileSync(path.join(dir, 'snapshot-x.bin'), 'x');
+  ageFile('snapshot-x.bin', 100000);
+  const memo = createMemo(path.join(dir, 'validated-new.json'));
+  memo.add('(x) => x + 1', ARROW);
+  memo.flush();
+  const records = () => fs.readdirSync(dir).filter((f) => f.startsWith('validated-')).sort();
+  assert.deepEqual(records(), [
+    'validated-new.json',
+    ...['01', '02', '03', '04', '05', '06', '07'].map((i) => `validated-old${i}.json`),
+  ]);
+  assert.ok(fs.existsSync(path.join(dir, 'snapshot-x.bin')));
+  // Rewriting an existing record prunes nothing.
+  fs.writeFileSync(path.join(dir, 'validated-older.json'), 'x');
+  ageFile('validated-older.json', 100000);
+  memo.add('(x) => x + 2', { ...ARROW, source: '(x) => x + 2' });
+  memo.flush();
+  assert.ok(fs.existsSync(path.join(dir, 'validated-older.json')));
+});
+
 // --- through the package, in fresh processes -------------------------------
 
 const CHILD = `
