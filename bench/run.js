@@ -313,8 +313,8 @@ async function main() {
         runs.push({ totalMs: r.totalMs, loadMs: r.loadMs, createMs: r.createMs, firstTaskMs: r.firstTaskMs });
       }
       if (runs.length === PLAN.coldRuns) {
-        e.cold = { runs, medianMs: median(runs.map(x => x.totalMs)), medianLoadMs: median(runs.map(x => x.loadMs)) };
-        log(`${name}: cold start ${fmt(e.cold.medianMs, 2)} ms (load ${fmt(e.cold.medianLoadMs, 2)} ms)`);
+        e.cold = coldSummary(runs);
+        log(`${name}: cold start ${fmt(e.cold.medianPoolMs, 2)} ms from creating the pool, ${fmt(e.cold.medianMs, 2)} ms from loading the library (load ${fmt(e.cold.medianLoadMs, 2)} ms)`);
       }
       if (name === 'threader') {
         // The runs above read the snapshot and the validation record that
@@ -329,8 +329,8 @@ async function main() {
           firstRuns.push({ totalMs: r.totalMs, loadMs: r.loadMs, createMs: r.createMs, firstTaskMs: r.firstTaskMs });
         }
         if (firstRuns.length === PLAN.coldRuns) {
-          e.coldEmptyCache = { runs: firstRuns, medianMs: median(firstRuns.map(x => x.totalMs)), medianLoadMs: median(firstRuns.map(x => x.loadMs)) };
-          log(`${name}: cold start with an empty cache directory ${fmt(e.coldEmptyCache.medianMs, 2)} ms (load ${fmt(e.coldEmptyCache.medianLoadMs, 2)} ms)`);
+          e.coldEmptyCache = coldSummary(firstRuns);
+          log(`${name}: cold start with an empty cache directory ${fmt(e.coldEmptyCache.medianPoolMs, 2)} ms from creating the pool, ${fmt(e.coldEmptyCache.medianMs, 2)} ms from loading (load ${fmt(e.coldEmptyCache.medianLoadMs, 2)} ms)`);
         }
       }
 
@@ -385,7 +385,7 @@ async function main() {
   result.threaderTargets = th && th.available ? [
     { metric: 'tiny tasks/s', target: `>= ${fmtInt(TARGETS.tasksPerS)}`, value: th.throughput?.tasksPerS, pass: th.throughput ? th.throughput.tasksPerS >= TARGETS.tasksPerS : null },
     { metric: 'p50 latency µs', target: `<= ${TARGETS.p50us}`, value: th.latency?.p50us, pass: th.latency ? th.latency.p50us <= TARGETS.p50us : null },
-    { metric: 'cold start ms', target: `<= ${TARGETS.coldMs}`, value: th.cold?.medianMs, pass: th.cold ? th.cold.medianMs <= TARGETS.coldMs : null },
+    { metric: 'cold start ms (pool → first result)', target: `<= ${TARGETS.coldMs}`, value: th.cold?.medianPoolMs, pass: th.cold ? th.cold.medianPoolMs <= TARGETS.coldMs : null },
     { metric: 'RSS MB/worker', target: `<= ${TARGETS.mbPerWorker}`, value: th.memory?.mbPerWorker, pass: th.memory ? th.memory.mbPerWorker <= TARGETS.mbPerWorker : null },
     { metric: `CPU speedup (${cores} cores)`, target: `>= ${(TARGETS.efficiency * cores).toFixed(2)}`, value: th.cpu?.speedup, pass: th.cpu ? th.cpu.efficiency >= TARGETS.efficiency : null },
   ] : null;
@@ -417,6 +417,18 @@ async function main() {
   }
 }
 
+// Medians of cold-start runs: from creating the pool to the first result
+// (medianPoolMs, the issue's definition), of the library's load, and of
+// both together (medianMs).
+function coldSummary(runs) {
+  return {
+    runs,
+    medianPoolMs: median(runs.map(x => x.createMs + x.firstTaskMs)),
+    medianLoadMs: median(runs.map(x => x.loadMs)),
+    medianMs: median(runs.map(x => x.totalMs)),
+  };
+}
+
 function render(res) {
   const m = res.machine;
   const L = [];
@@ -439,7 +451,7 @@ function render(res) {
   L.push(`tiny task: x => x + 1, ${fmtInt(res.plan.tinyTasks)} in flight (best of ${res.plan.throughputRuns}); latency: ${res.plan.latencySamples} sequential awaits;`);
   L.push(`cpu task: hash loop, n=${fmtInt(s.n)} ≈ ${fmt(s.perTaskS, 3)} s; ${s.tasks} tasks serially ${fmt(s.bestS, 3)} s; pools use ${cores} workers`);
   L.push('');
-  const head = [padR('peer', 12), padR('version', 9), pad('tiny tasks/s', 13), pad('p50 µs', 9), pad('p99 µs', 9), pad('cold ms', 8), pad('load ms', 8), pad('speedup', 8), pad('eff.', 5), pad('MB/worker', 10)];
+  const head = [padR('peer', 12), padR('version', 9), pad('tiny tasks/s', 13), pad('p50 µs', 9), pad('p99 µs', 9), pad('cold ms', 8), pad('load ms', 8), pad('+load ms', 9), pad('speedup', 8), pad('eff.', 5), pad('MB/worker', 10)];
   L.push(head.join(' '));
   L.push('-'.repeat(head.join(' ').length));
   for (const [name, e] of Object.entries(res.peers)) {
@@ -448,7 +460,7 @@ function render(res) {
       padR(name, 12), padR(String(e.version || '').slice(0, 9), 9),
       pad(fmtInt(e.throughput?.tasksPerS), 13),
       pad(fmt(e.latency?.p50us, 1), 9), pad(fmt(e.latency?.p99us, 1), 9),
-      pad(fmt(e.cold?.medianMs, 2), 8), pad(fmt(e.cold?.medianLoadMs, 2), 8),
+      pad(fmt(e.cold?.medianPoolMs, 2), 8), pad(fmt(e.cold?.medianLoadMs, 2), 8), pad(fmt(e.cold?.medianMs, 2), 9),
       pad(e.cpu ? `${fmt(e.cpu.speedup, 2)}x` : '—', 8),
       pad(e.cpu && e.cpu.efficiency != null ? `${Math.round(e.cpu.efficiency * 100)}%` : '—', 5),
       pad(name === 'serial' ? '—' : fmt(e.memory?.mbPerWorker, 1), 10),
@@ -456,11 +468,13 @@ function render(res) {
     for (const [metric, err] of Object.entries(e.errors || {})) L.push(`${' '.repeat(13)}${metric} failed: ${err}`);
   }
   L.push('');
-  L.push('cold ms: median of fresh processes, from loading the library to the first result (load ms: the require/import part).');
+  L.push('cold ms: median of fresh processes, from creating the pool to the first result (as the issue defines it; Threader has no pool');
+  L.push('  object: from threader.config({ maxWorkers }), after require, to the first result). load ms: the require/import before it;');
+  L.push('  +load ms: from loading the library to the first result. Threader starts its first worker while it loads (js/prestart.js).');
   const thc = res.peers.threader;
   if (thc && thc.coldEmptyCache) {
     L.push(`threader cold with an empty cache directory (a first run on a machine: no cached snapshot or validation record): ` +
-      `${fmt(thc.coldEmptyCache.medianMs, 2)} ms (load ${fmt(thc.coldEmptyCache.medianLoadMs, 2)} ms).`);
+      `${fmt(thc.coldEmptyCache.medianPoolMs, 2)} ms, ${fmt(thc.coldEmptyCache.medianMs, 2)} ms with the load (load ${fmt(thc.coldEmptyCache.medianLoadMs, 2)} ms).`);
   }
   L.push('MB/worker: (RSS with the pool warmed - RSS before loading it) / workers. serial: direct synchronous calls.');
   if (res.floor) {
