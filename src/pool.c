@@ -44,6 +44,7 @@ int thr__pool_init_with_executor(const thr_pool_options_t* options,
   atomic_init(&pool->max_workers,
               options->max_workers ? options->max_workers : available_cpus());
   atomic_init(&pool->max_heap_mb, options->max_heap_mb);
+  atomic_init(&pool->host_cpu, -1);
   pool->intern_buckets = 64;
   pool->intern_sweep_at = 1024;
   pool->intern = thr__calloc(pool->intern_buckets, sizeof *pool->intern);
@@ -353,6 +354,10 @@ int thr_submit(thr_pool_t* pool, thr_task_t* const* tasks, size_t count) {
   for (size_t i = 0; i < count; i++) thr__task_retain(tasks[i]);
   pool->in_flight += count;
   thr__injector_push_batch(&pool->injector, tasks, count);
+#if defined(__linux__)
+  /* Where spinners should not be (worker.c, spin_off_host_cpu). */
+  atomic_store_explicit(&pool->host_cpu, sched_getcpu(), memory_order_relaxed);
+#endif
   thr__pool_wake(pool, count);  /* fences the push before its loads */
   return 0;
 }

@@ -21,7 +21,10 @@
  *   (same protocol: the spinner leaves `spinning_workers` before its final
  *   check, the host reads it after pushing); a spinner that takes a task
  *   while more are queued wakes one parked worker, so a burst still reaches
- *   every worker.
+ *   every worker.  The spinner keeps off the CPU the host last submitted
+ *   from (`host_cpu`): there it would only take turns with the host, so it
+ *   moves to another CPU, or parks where it may run nowhere else
+ *   (worker.c, spin_off_host_cpu).
  *
  * THREADS
  *   Fields marked "host" are touched only by the host thread.  The rest are
@@ -55,6 +58,10 @@ struct thr_pool_s {
   pthread_cond_t park_cond;
   _Atomic(unsigned) idle_workers;
   _Atomic(unsigned) spinning_workers; /* in their spin phase: at most 1 */
+  _Atomic(int) host_cpu;            /* the CPU of the host's last submit
+                                       (sched_getcpu), or -1: a spinner
+                                       that finds itself there parks
+                                       (worker.c) */
   _Atomic(int) stopping;            /* shutdown in progress */
   _Atomic(unsigned) max_workers;    /* target count; extra workers exit */
   _Atomic(size_t) max_heap_mb;      /* for isolates made from now on */

@@ -136,6 +136,40 @@ static void spin_end(thr__worker_t* self) {
                             memory_order_seq_cst);
 }
 
+/* Worker thread.  A spinner on the CPU the host last submitted from only
+ * takes turns with the host (sched_yield), and the OS moves neither of
+ * them.  On 2 cores that made the bench's sequential latency bimodal:
+ * stretches of 11-21 µs per round trip with the spinner there, 4-7 µs with
+ * it on the other core (sampled from /proc/self/task/<tid>/stat).
+ * Parking instead made it worse: the next wakeup often put a worker back
+ * on the host's CPU, and the workers took turns parking after every task
+ * (20-40 µs).  So the spinner moves itself: it takes that CPU out of its
+ * affinity mask, which migrates it at once, then puts the mask back, so
+ * the OS may place it anywhere later.  `node bench/child.js threader
+ * latency` p50, 8 interleaved pairs: 8.5-20.3 µs (median ~15.5) before,
+ * 6.3-10.3 (~7.9) after.  Returns 0 if it stays on the host's CPU (it may
+ * run nowhere else): then it must not spin there.  sched_getcpu() is a
+ * vDSO call; the sched_setaffinity calls happen only when the spinner is
+ * in the way. */
+static int spin_off_host_cpu(thr__worker_t* self) {
+#if defined(__linux__) && defined(CPU_COUNT)
+  int host = atomic_load_explicit(&self->pool->host_cpu, memory_order_relaxed);
+  if (host < 0 || sched_getcpu() != host) return 1;
+  cpu_set_t allowed;
+  if (sched_getaffinity(0, sizeof allowed, &allowed) != 0 ||
+      !CPU_ISSET(host, &allowed) || CPU_COUNT(&allowed) < 2) {
+    return 0;
+  }
+  cpu_set_t elsewhere = allowed;
+  CPU_CLR(host, &elsewhere);
+  if (sched_setaffinity(0, sizeof elsewhere, &elsewhere) != 0) return 0;
+  sched_setaffinity(0, sizeof allowed, &allowed);
+#else
+  (void)self;
+#endif
+  return 1;
+}
+
 static void run_task(thr__worker_t* self, thr_task_t* task) {
   thr_pool_t* pool = self->pool;
 
@@ -276,8 +310,10 @@ static void* worker_main(void* arg) {
       run_task(self, task);
       continue;
     }
-    /* Spin only as the pool's one spinner; otherwise park at once. */
-    if (idle_rounds == 0 && !self->spinning && !spin_begin(self)) {
+    /* Spin only as the pool's one spinner, and off the host's CPU;
+     * otherwise park at once. */
+    if ((idle_rounds == 0 && !self->spinning && !spin_begin(self)) ||
+        (idle_rounds == 0 && !spin_off_host_cpu(self))) {
       idle_rounds = SPIN_ROUNDS;
     }
     if (++idle_rounds < SPIN_ROUNDS) {

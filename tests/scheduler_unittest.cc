@@ -2,6 +2,7 @@
 // run with a plain-C executor (tests/fake_executor.c) so that this whole
 // file also runs under ThreadSanitizer.
 #include <dirent.h>
+#include <sched.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -439,6 +440,142 @@ static int WorkerThreads() {
     if (IsWorker(name)) count++;
   });
   return ok ? count : -1;
+}
+
+// Sets the affinity of each worker thread ("threader-N") to `set`.
+static bool PinWorkers(const cpu_set_t& set) {
+  bool all = true;
+  DIR* dir = opendir("/proc/self/task");
+  if (dir == nullptr) return false;
+  while (dirent* entry = readdir(dir)) {
+    if (entry->d_name[0] == '.') continue;
+    pid_t tid = static_cast<pid_t>(atoi(entry->d_name));
+    char name[32] = {0};
+    std::string path = std::string("/proc/self/task/") + entry->d_name + "/comm";
+    FILE* f = fopen(path.c_str(), "r");
+    if (f == nullptr) continue;
+    size_t got = fread(name, 1, sizeof name - 1, f);
+    fclose(f);
+    name[got] = '\0';
+    if (IsWorker(name) && sched_setaffinity(tid, sizeof set, &set) != 0) all = false;
+  }
+  closedir(dir);
+  return all;
+}
+
+// For the CPU placement tests: the host (this thread) on the first CPU it
+// may use, `host`; the mask it had comes back at the end.
+class HostOnOneCpu {
+ public:
+  HostOnOneCpu() {
+    ok_ = sched_getaffinity(0, sizeof allowed_, &allowed_) == 0 && CPU_COUNT(&allowed_) >= 2;
+    if (!ok_) return;
+    for (host_ = 0; !CPU_ISSET(host_, &allowed_); host_++) {
+    }
+    CPU_ZERO(&only_host_);
+    CPU_SET(host_, &only_host_);
+    ok_ = sched_setaffinity(0, sizeof only_host_, &only_host_) == 0;
+  }
+  ~HostOnOneCpu() {
+    if (ok_) sched_setaffinity(0, sizeof allowed_, &allowed_);
+  }
+  bool ok() const { return ok_; }
+  int cpu() const { return host_; }
+  const cpu_set_t& allowed() const { return allowed_; }
+  const cpu_set_t& only_host() const { return only_host_; }
+
+ private:
+  bool ok_ = false;
+  int host_ = 0;
+  cpu_set_t allowed_, only_host_;
+};
+
+// A worker confined to the host's CPU cannot spin anywhere but there, where
+// it would only take turns with the host: it parks after each task instead.
+TEST_F(SchedulerTest, AWorkerConfinedToTheHostsCpuParksInsteadOfSpinning) {
+  HostOnOneCpu host;
+  if (!host.ok()) GTEST_SKIP() << "needs 2 CPUs";
+  Start(1);
+  const int kSequential = 400;
+  Reserve(kSequential + 1);
+  thr_task_t* first = Make(0, FAKE_ECHO, 0);
+  ASSERT_EQ(thr_submit(pool_, &first, 1), 0);
+  DrainUntil(1);
+  ASSERT_TRUE(PinWorkers(host.only_host()));
+  thr_worker_stats_t before[1];
+  size_t count = 0;
+  thr_pool_stats(pool_, before, 1, &count);
+  ASSERT_EQ(count, 1u);
+  for (int i = 1; i <= kSequential; i++) {
+    thr_task_t* task = Make(i, FAKE_ECHO, i);
+    ASSERT_EQ(thr_submit(pool_, &task, 1), 0);
+    DrainUntil(i + 1);
+  }
+  thr_worker_stats_t after[1];
+  thr_pool_stats(pool_, after, 1, &count);
+  // Spinning (as before), it parked 0 times: it caught every next task.
+  // Not spinning, it parks unless the host, on the same CPU, submitted the
+  // next task before the worker looked (~270 of 400 parks here).
+  EXPECT_GE(after[0].parks - before[0].parks, static_cast<uint64_t>(kSequential / 2));
+  PinWorkers(host.allowed());
+}
+
+// A spinner that finds itself on the host's CPU moves to another one, and
+// the OS may place it anywhere again later (its mask is back to what it
+// was).  Before, a spinner there stayed, yielding to the host in turns.
+TEST_F(SchedulerTest, ASpinnerOnTheHostsCpuMovesToAnother) {
+  HostOnOneCpu host;
+  if (!host.ok()) GTEST_SKIP() << "needs 2 CPUs";
+  Start(2);
+  // Sequential round trips: at least 3,000, for 300 ms and until the
+  // sampler saw a running worker 40 times, or for 3 s (sanitizer builds).
+  const int kMax = 200000;
+  Reserve(kMax + 2);
+  // Both workers start on the host's CPU, then may run anywhere.
+  ASSERT_TRUE(PinWorkers(host.only_host()));
+  std::vector<thr_task_t*> tasks = {Make(0, FAKE_ECHO, 0), Make(1, FAKE_ECHO, 1)};
+  ASSERT_EQ(thr_submit(pool_, tasks.data(), tasks.size()), 0);
+  DrainUntil(2);
+  ASSERT_TRUE(PinWorkers(host.allowed()));
+
+  std::atomic<bool> done{false};
+  std::atomic<long> runnable{0}, on_host{0};
+  std::thread sampler([&] {
+    while (!done.load()) {
+      ForEachThread([&](const char* name, char state, const char* after) {
+        int cpu = -1;
+        // Fields after the state: ppid(4) ... processor(39).
+        if (!IsWorker(name) || state != 'R' ||
+            sscanf(after, "%*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %*u %*u %*d %*d %*d %*d "
+                          "%*d %*d %*u %*u %*d %*u %*u %*u %*u %*u %*u %*u %*u %*u %*u %*u "
+                          "%*u %*u %*d %d", &cpu) != 1) {
+          return;
+        }
+        runnable++;
+        if (cpu == host.cpu()) on_host++;
+      });
+      std::this_thread::sleep_for(std::chrono::microseconds(200));
+    }
+  });
+  auto start = std::chrono::steady_clock::now();
+  for (int i = 2; i < kMax + 2; i++) {
+    thr_task_t* task = Make(i, FAKE_ECHO, i);
+    ASSERT_EQ(thr_submit(pool_, &task, 1), 0);
+    DrainUntil(i + 1);
+    auto spent = std::chrono::steady_clock::now() - start;
+    if (i >= 3000 && ((spent > std::chrono::milliseconds(300) && runnable.load() >= 40) ||
+                      spent > std::chrono::seconds(3))) {
+      break;
+    }
+  }
+  done = true;
+  sampler.join();
+  ASSERT_GE(runnable.load(), 10);
+  // Before, 96-100% of these samples (the spinner stayed); now ~0-30% (a
+  // worker woken onto the host's CPU runs its task there, then moves).
+  EXPECT_LE(static_cast<double>(on_host.load()) / runnable.load(), 0.5)
+      << on_host.load() << " of " << runnable.load() << " samples of a running worker on CPU "
+      << host.cpu();
 }
 
 // A lone first task starts one worker (the others would only take the
