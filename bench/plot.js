@@ -55,7 +55,7 @@ function plot(jsonPath, outDir) {
     if (res.peers.threader?.available) {
       script.push(
         `set arrow from graph 0, first ${res.targets.tasksPerS} to graph 1, first ${res.targets.tasksPerS} nohead dt 2 lw 1.5 lc rgb "#d62728"`,
-        `set label "Threader target ${res.targets.tasksPerS / 1000}k tasks/s" at graph 0.01, first ${res.targets.tasksPerS} offset 0,0.7 tc rgb "#d62728"`,
+        `set label "Threader target ${res.targets.tasksPerS / 1000}k tasks/s" at graph 0.99, first ${res.targets.tasksPerS} right offset 0,0.7 front tc rgb "#d62728"`,
       );
     }
     script.push(
