@@ -34,6 +34,10 @@
 //   block is also visible in the enclosing function (Annex B).
 //
 // Uses nothing but ECMAScript: it also runs inside the embedded V8 shell.
+//
+// The path of a validation whose source is cached or recorded is written as
+// parenthesized function expressions, compiled with this file rather than
+// at the first threader(fn) (see "parenthesized" in js/api.js).
 
 // The analysis itself (acorn and the scope analysis, js/analyze.js) is
 // loaded at the first source that is not in the validation record: a start
@@ -129,7 +133,7 @@ function freeIdentifierMessage(name, line, column, others) {
   return text;
 }
 
-function cachedAnalysis(source, nameHint) {
+const cachedAnalysis = (function cachedAnalysis(source, nameHint) {
   let entry = sourceCache.get(source);
   if (entry !== undefined) return entry;
   if (openMemo !== null) {
@@ -150,7 +154,7 @@ function cachedAnalysis(source, nameHint) {
   }
   sourceCache.set(source, entry);
   return entry;
-}
+});
 
 // ---------------------------------------------------------------------------
 // Checking a cached entry against the injected names.
@@ -165,7 +169,7 @@ function allowedLookup(allowed) {
   return new Set(allowed);
 }
 
-function finish(entry, result, options) {
+const finish = (function finish(entry, result, options) {
   if (entry.error !== null) fail(entry.error);
   const free = entry.free;
   if (free.length === 0) return result;
@@ -186,7 +190,7 @@ function finish(entry, result, options) {
     message: freeIdentifierMessage(first.name, first.line, first.column, others),
     identifier: first.name, line: first.line, column: first.column,
   });
-}
+});
 
 // ---------------------------------------------------------------------------
 // Public API.
@@ -196,7 +200,7 @@ function finish(entry, result, options) {
 //           function.  kind: 'function' | 'arrow' | 'method'.
 // Throws ThreaderValidationError.  The result object is frozen and shared by
 // calls that validate the same function.
-function validateFunction(fn, options) {
+const validateFunction = (function validateFunction(fn, options) {
   if (typeof fn !== 'function') {
     fail({ message: 'threader(fn) expects a function, got ' + describe(fn) +
       ': pass the task as a function or arrow function' });
@@ -207,9 +211,9 @@ function validateFunction(fn, options) {
     functionCache.set(fn, hit);
   }
   return finish(hit, hit.result, options);
-}
+});
 
-function ownName(fn) {
+const ownName = (function ownName(fn) {
   let name;
   try {
     name = fn.name;
@@ -217,9 +221,9 @@ function ownName(fn) {
     return '';
   }
   return typeof name === 'string' ? name : '';
-}
+});
 
-function functionEntry(fn) {
+const functionEntry = (function functionEntry(fn) {
   let source;
   try {
     source = ReflectApply(fnToString, fn, NO_ARGS);
@@ -252,7 +256,7 @@ function functionEntry(fn) {
     if (entry.result === undefined) entry.result = result;
   }
   return { error: null, free: entry.free, result };
-}
+});
 
 // validateSource(source, { allowed }) -> { source, name, kind }: the same
 // checks on the text of a function (as Function.prototype.toString gives it).

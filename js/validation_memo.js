@@ -57,6 +57,9 @@
 // lost, never corrupted, as writes are atomic renames).  Nothing here
 // throws: a file that cannot be read or written costs a parse, nothing more.
 
+// The reading path is written as parenthesized function expressions,
+// compiled with this file (see "parenthesized" in js/api.js).
+
 const fs = require('node:fs');
 const { hashText, pruneOld, writeAtomic } = require('./cache_dir.js');
 
@@ -72,7 +75,7 @@ function isCount(n) {
 }
 
 // A copy of a recorded analysis, or null if it is malformed.
-function readEntry(value) {
+const readEntry = (function readEntry(value) {
   if (value === null || typeof value !== 'object') return null;
   const { free, source, name, kind, inert } = value;
   if (typeof source !== 'string' || typeof name !== 'string' ||
@@ -89,7 +92,7 @@ function readEntry(value) {
     names.push({ name: f.name, start: f.start, line: f.line, column: f.column });
   }
   return { free: names, source, name, kind, inert };
-}
+});
 
 const HEADER = `{"format":${FORMAT}}\n`;
 const HASH_CHARS = 16;  // hashText's output
@@ -98,17 +101,17 @@ const HASH_CHARS = 16;  // hashText's output
 // the bytes instead, undecoded, measured slower at the first threader(fn):
 // Buffer's search is JavaScript that is compiled at its first call, where
 // String's is built into V8.)
-function readText(file) {
+const readText = (function readText(file) {
   try {
     const text = fs.readFileSync(file, 'utf8');
     return text.length <= MAX_FILE_CHARS * 2 && text.startsWith(HEADER) ? text : '';
   } catch {
     return '';
   }
-}
+});
 
 // [sourceText, entry] from a line's JSON, or null if it is malformed.
-function parsePair(json) {
+const parsePair = (function parsePair(json) {
   let pair;
   try {
     pair = JSON.parse(json);
@@ -123,11 +126,11 @@ function parsePair(json) {
   if (!('source' in pair[1])) pair[1].source = pair[0];
   const entry = readEntry(pair[1]);
   return entry === null ? null : [pair[0], entry];
-}
+});
 
 // The entry recorded for `sourceText` in the file text `text`, or
 // undefined.
-function find(text, sourceText) {
+const find = (function find(text, sourceText) {
   const tag = `\n${hashText(sourceText)}\t`;
   for (let at = text.indexOf(tag); at !== -1; at = text.indexOf(tag, at + 1)) {
     const start = at + tag.length;
@@ -137,7 +140,7 @@ function find(text, sourceText) {
     if (pair !== null && pair[0] === sourceText) return pair[1];
   }
   return undefined;
-}
+});
 
 function lineOf(sourceText, entry) {
   const { free, source, name, kind, inert } = entry;
@@ -178,7 +181,7 @@ function fileText(lines) {
 }
 
 // A memo over `file`; null (no memo) when `file` is null.
-function createMemo(file) {
+const createMemo = (function createMemo(file) {
   if (file === null) return null;
   let text = null;  // the file's text, read at the first get()
   let added = new Map();  // recorded by this process, not yet written
@@ -237,6 +240,6 @@ function createMemo(file) {
       return { ...counters, file };
     },
   };
-}
+});
 
 module.exports = { createMemo, MAX_ENTRIES, MAX_SOURCE_CHARS };
