@@ -178,7 +178,8 @@ export interface Thread {
 }
 
 export interface ConfigOptions {
-  /** Worker count; null restores the default (one per CPU). */
+  /** Worker count; null restores the default: one per CPU this process may
+   *  run on (its affinity mask, as os.availableParallelism() counts them). */
   maxWorkers?: number | null;
   /** Default timeout in ms for tasks without their own; 0 or null for none. */
   workerTimeout?: number | null;
