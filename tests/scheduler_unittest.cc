@@ -515,8 +515,9 @@ TEST_F(SchedulerTest, AWorkerConfinedToTheHostsCpuParksInsteadOfSpinning) {
   thr_pool_stats(pool_, after, 1, &count);
   // Spinning (as before), it parked 0 times: it caught every next task.
   // Not spinning, it parks unless the host, on the same CPU, submitted the
-  // next task before the worker looked (~270 of 400 parks here).
-  EXPECT_GE(after[0].parks - before[0].parks, static_cast<uint64_t>(kSequential / 2));
+  // next task before the worker looked: ~270 of 400 parks here, 184 under
+  // TSan.
+  EXPECT_GE(after[0].parks - before[0].parks, static_cast<uint64_t>(kSequential / 10));
   PinWorkers(host.allowed());
 }
 
