@@ -60,8 +60,8 @@ struct thr_pool_s {
   _Atomic(unsigned) spinning_workers; /* in their spin phase: at most 1 */
   _Atomic(int) host_cpu;            /* the CPU of the host's last submit
                                        (sched_getcpu), or -1: a spinner
-                                       that finds itself there parks
-                                       (worker.c) */
+                                       that finds itself there moves off
+                                       it (worker.c) */
   _Atomic(int) stopping;            /* shutdown in progress */
   _Atomic(unsigned) max_workers;    /* target count; extra workers exit */
   _Atomic(size_t) max_heap_mb;      /* for isolates made from now on */

@@ -312,8 +312,8 @@ static void* worker_main(void* arg) {
     }
     /* Spin only as the pool's one spinner, and off the host's CPU;
      * otherwise park at once. */
-    if ((idle_rounds == 0 && !self->spinning && !spin_begin(self)) ||
-        (idle_rounds == 0 && !spin_off_host_cpu(self))) {
+    if (idle_rounds == 0 &&
+        ((!self->spinning && !spin_begin(self)) || !spin_off_host_cpu(self))) {
       idle_rounds = SPIN_ROUNDS;
     }
     if (++idle_rounds < SPIN_ROUNDS) {

@@ -162,9 +162,6 @@ v8::StartupData LoadCachedBlob(const std::string& file) {
   return {payload.release(), static_cast<int>(header.payload_size)};
 }
 
-/* Writes `parts` to `file` through a temporary file and a rename (mode
- * 0600).  Best effort: a failure leaves no file behind and is not reported
- * (the next process makes the data again). */
 /* mkdir -p with mode 0700 for the directories it makes (js/cache_dir.js
  * leaves the cache directory to the first write into it). */
 bool MakeDirectories(const std::string& dir) {
@@ -180,6 +177,9 @@ int CreateTemporary(const std::string& tmp) {
   return open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 }
 
+/* Writes `parts` to `file` through a temporary file and a rename (mode
+ * 0600).  Best effort: a failure leaves no file behind and is not reported
+ * (the next process makes the data again). */
 void WriteAtomically(const std::string& file,
                      std::initializer_list<std::pair<const void*, size_t>> parts) {
   std::string tmp = file + "." + std::to_string(getpid()) + ".tmp";
