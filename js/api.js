@@ -97,6 +97,8 @@ const PRIORITIES = { __proto__: null, high: 0, normal: 1, low: 2 };
 const TRANSFER_MODES = ['auto', 'clone', 'transfer', 'shared'];
 const MAX_TIMEOUT = 0x7fffffff;  // as setTimeout: about 24.8 days
 const MAX_TASK_ID = 0x7fffffff;
+const SUBMIT_CHUNK = 2048;   // tasks per binding.submit() call, at most
+const SUBMIT_NUMBERS = 6;    // numbers per task in binding.submit()
 
 // Task ids in flight -> rec.  Ids are handed out in sequence, so the ids in
 // flight are nearly a sliding window: a power-of-two array indexed by
@@ -1408,16 +1410,22 @@ function createThreader(binding, host = {}) {
     }
   });
 
+  // binding.submit's reusable batch: at most SUBMIT_CHUNK tasks per call,
+  // their numbers in a Float64Array (the binding copies them in one go
+  // rather than reading 5 array slots through the V8 API per task) and
+  // their data and transfer lists in an Array.  Chunks also let the workers
+  // start on the first tasks of a large flush while the rest serialize.
+  // Each call is one lock and one wakeup (js/BINDING.md).
+  const submitNumbers = new Float64Array(SUBMIT_CHUNK * SUBMIT_NUMBERS);
+  const submitValues = new Array(SUBMIT_CHUNK * 2).fill(undefined);
+  const submitRecs = new Array(SUBMIT_CHUNK).fill(undefined);
+
   const flush = (function flush() {
     flushScheduled = false;
     flushCount++;
     const q = queue;
     queue = [];
     flushing = q;
-    // Sized once (no growth copies with 20,000 tasks in a flush), trimmed
-    // below to what was really sent.
-    const batch = new Array(q.length * 7);
-    const sent = new Array(q.length);
     let count = 0;
     for (let i = 0; i < q.length; i++) {
       const rec = q[i];
@@ -1438,46 +1446,63 @@ function createThreader(binding, host = {}) {
       const timeout = rec.timeout !== undefined ? rec.timeout :
         config.workerTimeout;
       rec.timeoutUsed = timeout;
-      const at = count * 7;
-      batch[at] = id;
-      batch[at + 1] = fnId;
-      batch[at + 2] = rec.data;
-      batch[at + 3] = timeout;
-      batch[at + 4] = rec.priority;
-      batch[at + 5] = rec.seed;
-      batch[at + 6] = transfer;
-      sent[count++] = rec;
+      const at = count * SUBMIT_NUMBERS;
+      submitNumbers[at] = id;
+      submitNumbers[at + 1] = fnId;
+      submitNumbers[at + 2] = timeout;
+      submitNumbers[at + 3] = rec.priority;
+      submitNumbers[at + 4] = rec.seed;
+      submitNumbers[at + 5] = transfer !== undefined ? 1 : 0;
+      submitValues[count * 2] = rec.data;
+      submitValues[count * 2 + 1] = transfer;
+      submitRecs[count++] = rec;
       // Keep the data only where a retry may need it again.
       if (rec.retriesLeft === 0) rec.data = undefined;
+      if (count === SUBMIT_CHUNK) {
+        submitChunk(count);
+        count = 0;
+      }
     }
-    if (count === 0) return;
-    batch.length = count * 7;
-    sent.length = count;
+    if (count > 0) submitChunk(count);
+  });
+
+  // Hands the first `count` tasks of the batch to the binding, then clears
+  // the batch (it must not keep task data alive).
+  const submitChunk = (function submitChunk(count) {
     let failures;
     try {
       ensureHandler();
-      failures = binding.submit(batch);
+      failures = binding.submit(count, submitNumbers, submitValues);
     } catch (err) {
-      for (const rec of sent) {
+      for (let i = 0; i < count; i++) {
+        const rec = submitRecs[i];
         inflight.delete(rec.id);
         rec.id = 0;
         settle(rec, 'failed', err);
       }
+      clearChunk(count);
       return;
     }
-    counters.submitted += sent.length;
-    trace('submit', null, { tasks: sent.length });
+    counters.submitted += count;
+    trace('submit', null, { tasks: count });
     if (failures !== undefined && failures !== null) {
+      // [index in the batch, message, ...]: not submitted, settled here.
       for (let i = 0; i + 1 < failures.length; i += 2) {
-        const rec = inflight.get(failures[i]);
-        if (rec === undefined) continue;
-        inflight.delete(failures[i]);
+        const index = failures[i];
+        const rec = submitRecs[index];
+        if (inflight.get(rec.id) !== rec) continue;
+        inflight.delete(rec.id);
         rec.id = 0;
-        const index = sent.indexOf(rec);
-        const data = batch[index * 7 + 2];
-        settle(rec, 'failed', cloneError(String(failures[i + 1]), 'data', data, true));
+        settle(rec, 'failed', cloneError(String(failures[i + 1]), 'data',
+                                         submitValues[index * 2], true));
       }
     }
+    clearChunk(count);
+  });
+
+  const clearChunk = (function clearChunk(count) {
+    submitValues.fill(undefined, 0, count * 2);
+    submitRecs.fill(undefined, 0, count);
   });
 
   function resultCloneError(value) {
@@ -1590,6 +1615,14 @@ function createThreader(binding, host = {}) {
     }
   }
 
+  // 30 random bits: a small integer (Smi) on every V8 build, pointer
+  // compression included.  A uint32 above 2**31 would turn rec.seed into a
+  // double field, and that change of the record's shape deoptimizes the
+  // code already optimized for it during the first thousands of tasks.
+  const randomSeed = (function randomSeed() {
+    return (Math.random() * 0x40000000) | 0;
+  });
+
   const threader = (function threader(fn, data, opts) {
     if (typeof fn !== 'function') throw notAFunction('fn', fn);
     if (opts === undefined || opts === null) {
@@ -1622,9 +1655,9 @@ function createThreader(binding, host = {}) {
         if (typeof opts.seed !== 'number' || !Number.isFinite(opts.seed)) {
           throw invalidType('opts.seed', 'a finite number', opts.seed);
         }
-        rec.seed = opts.seed >>> 0;
+        rec.seed = opts.seed | 0;  // the binding reads it as a uint32
       } else {
-        rec.seed = (Math.random() * 0x100000000) >>> 0;
+        rec.seed = randomSeed();
       }
       if (opts.transfer !== undefined) {
         rec.transfer = checkTransferList('opts.transfer', opts.transfer);
@@ -1648,7 +1681,7 @@ function createThreader(binding, host = {}) {
         taskWith = checkWithNames('opts.with', opts.with);
       }
     } else {
-      rec.seed = (Math.random() * 0x100000000) >>> 0;
+      rec.seed = randomSeed();
     }
     const compiled = compile(fn, taskWith);
     rec.source = compiled.source;
@@ -1790,22 +1823,53 @@ function createThreader(binding, host = {}) {
     // Resolved: the tasks still running are not needed any more.
     finish(value) {
       this.resolve(value);
-      cancelAll(this.recs, `Cancelled by ${this.name}(): not needed any more`);
+      this.cancelTasks(`Cancelled by ${this.name}(): not needed any more`);
     }
 
     fail(err) {
       if (this.done) return;
       this.done = true;
       this.rejectFn(err);
-      cancelAll(this.recs, `Cancelled by ${this.name}(): another task failed`);
+      this.cancelTasks(`Cancelled by ${this.name}(): another task failed`);
     }
 
     cancel(reason) {
       if (this.done) return false;
       this.done = true;
       this.rejectFn(abortError(`${this.name}() was cancelled`, reason));
-      cancelAll(this.recs, `Cancelled by ${this.name}().cancel()`, reason);
+      this.cancelTasks(`Cancelled by ${this.name}().cancel()`, reason);
       return true;
+    }
+
+    // Cancels the run's tasks that are still pending or running.
+    cancelTasks(message, reason) {
+      cancelAll(this.recs, message, reason);
+    }
+  }
+
+  // thread.all(task) of a single task, the common case: no arrays until
+  // it resolves.  With 20,000 such runs in flight (tools/bench throughput)
+  // the two arrays of an AllRun were a fifth of what each run kept alive.
+  class OneRun extends Run {
+    constructor(rec) {
+      super('thread.all', null);
+      this.rec = rec;
+    }
+
+    settled(rec) {
+      if (this.done) return;
+      if (rec.status === 'completed') {
+        this.resolve([rec.result]);
+      } else {
+        this.fail(rec.error);
+      }
+    }
+
+    cancelTasks(message, reason) {
+      const rec = this.rec;
+      if (rec.status === 'running' || rec.status === 'pending') {
+        cancelRec(rec, abortError(message, reason));
+      }
     }
   }
 
@@ -1879,10 +1943,19 @@ function createThreader(binding, host = {}) {
     },
   };
 
-  const all = (function all(...args) {
-    // thread.all(task), the common case: no collect() pass.
-    const only = args.length === 1 ? Task.recOf(args[0]) : undefined;
-    const run = new AllRun(only !== undefined ? [only] : collect('thread.all', args));
+  // `arguments` rather than a rest parameter: the single-task case then
+  // allocates no argument array.
+  const all = (function all(first) {
+    if (arguments.length === 1) {
+      const only = Task.recOf(first);
+      if (only !== undefined) {
+        const run = new OneRun(only);
+        start(only);
+        attach(only, run, 0);
+        return run.promise;
+      }
+    }
+    const run = new AllRun(collect('thread.all', arguments));
     runAll(run.recs, run);
     return run.promise;
   });

@@ -2,6 +2,7 @@
 #include "host_binding.h"
 
 #include <algorithm>
+#include <cmath>
 #include <cstring>
 #include <string>
 
@@ -22,7 +23,16 @@ enum EventKind {
   kProgress = 6,
 };
 
-constexpr int kBatchStride = 7;
+// submit()'s numbers, per task (js/api.js fills them in the same order).
+enum SubmitNumber {
+  kNumberTaskId = 0,
+  kNumberFnId = 1,
+  kNumberTimeout = 2,
+  kNumberPriority = 3,
+  kNumberSeed = 4,
+  kNumberFlags = 5,  // 1: values[2 * i + 1] holds a transfer list
+  kSubmitNumbers = 6,
+};
 
 v8::Local<v8::String> Str(v8::Isolate* isolate, const char* text) {
   return v8::String::NewFromUtf8(isolate, text).ToLocalChecked();
@@ -195,29 +205,43 @@ void HostBinding::ReleaseFunction(
   self->free_function_slots_.push_back(slot);
 }
 
-// submit([taskId, fnId, data, timeoutMs, priority, seed, transfer, ...])
-//   -> undefined | [taskId, message, ...]
+// submit(count, numbers, values) -> undefined | [index, message, ...]
+// numbers: a Float64Array, kSubmitNumbers per task (the kNumber* slots);
+// values: an Array, 2 per task (data, transfer list).  js/BINDING.md.
 void HostBinding::Submit(const v8::FunctionCallbackInfo<v8::Value>& info) {
   HostBinding* self = Unwrap(info);
   v8::Isolate* isolate = info.GetIsolate();
   v8::Local<v8::Context> context = isolate->GetCurrentContext();
-  if (info.Length() < 1 || !info[0]->IsArray()) {
-    return ThrowTypeError(isolate, "submit: expected an array");
+  if (info.Length() < 3 || !info[0]->IsUint32() ||
+      !info[1]->IsFloat64Array() || !info[2]->IsArray()) {
+    return ThrowTypeError(
+        isolate, "submit: expected (count, Float64Array, Array)");
   }
-  if (self->shut_down_) self->shut_down_ = false;  // restart lazily
-  v8::Local<v8::Array> batch = info[0].As<v8::Array>();
-  uint32_t length = batch->Length();
-  if (length % kBatchStride != 0) {
-    return ThrowTypeError(isolate, "submit: malformed batch");
+  uint32_t count = info[0].As<v8::Uint32>()->Value();
+  v8::Local<v8::Float64Array> number_view = info[1].As<v8::Float64Array>();
+  v8::Local<v8::Array> values = info[2].As<v8::Array>();
+  if (number_view->Length() / kSubmitNumbers < count ||
+      values->Length() / 2 < count) {
+    return ThrowTypeError(isolate, "submit: count exceeds the batch");
   }
   if (self->submitting_ != nullptr) {
     // Re-entered from user code (a getter) during another Submit.
     return ThrowTypeError(isolate, "submit: re-entered during serialization");
   }
+  if (self->shut_down_) self->shut_down_ = false;  // restart lazily
+  // A copy: serializing runs user code (getters), which must not be able to
+  // change the numbers under us.  Read with one copy, not one Get per slot.
+  std::vector<double> numbers(static_cast<size_t>(count) * kSubmitNumbers);
+  size_t number_bytes = numbers.size() * sizeof(double);
+  if (number_bytes > 0 &&
+      number_view->CopyContents(numbers.data(), number_bytes) !=
+          number_bytes) {
+    return ThrowTypeError(isolate, "submit: numbers are detached");
+  }
   v8::Local<v8::Array> failures;
   uint32_t failure_count = 0;
   std::vector<thr_task_t*> made;
-  made.reserve(length / kBatchStride);
+  made.reserve(count);
   self->submitting_ = &made;
   // Drops what this call made; nothing of it was queued.
   auto abandon = [self, &made]() {
@@ -230,17 +254,12 @@ void HostBinding::Submit(const v8::FunctionCallbackInfo<v8::Value>& info) {
     self->submitting_ = nullptr;
   };
 
-  for (uint32_t base = 0; base < length; base += kBatchStride) {
-    v8::Local<v8::Value> slot[kBatchStride];
-    for (int k = 0; k < kBatchStride; k++) {
-      if (!batch->Get(context, base + k).ToLocal(&slot[k])) {
-        abandon();
-        return;
-      }
-    }
-    double task_id = slot[0]->NumberValue(context).FromMaybe(0);
-    double fn_id = slot[1]->NumberValue(context).FromMaybe(0);
-    if (task_id <= 0 || fn_id < 1 || fn_id > self->functions_.size() ||
+  for (uint32_t index = 0; index < count; index++) {
+    const double* n = &numbers[static_cast<size_t>(index) * kSubmitNumbers];
+    double task_id = n[kNumberTaskId];
+    double fn_id = n[kNumberFnId];
+    if (!(task_id > 0 && task_id <= 9007199254740991.0) ||
+        !(fn_id >= 1 && fn_id <= self->functions_.size()) ||
         self->functions_[static_cast<size_t>(fn_id) - 1] == nullptr) {
       abandon();
       return ThrowTypeError(isolate, "submit: bad task or function id");
@@ -248,21 +267,33 @@ void HostBinding::Submit(const v8::FunctionCallbackInfo<v8::Value>& info) {
     thr_task_desc_t desc;
     std::memset(&desc, 0, sizeof desc);
     desc.fn = self->functions_[static_cast<size_t>(fn_id) - 1];
-    double timeout = slot[3]->NumberValue(context).FromMaybe(0);
+    double timeout = n[kNumberTimeout];
     desc.timeout_ms = timeout > 0 && timeout < 4294967295.0
                           ? static_cast<uint32_t>(timeout)
                           : (timeout >= 4294967295.0 ? 0xFFFFFFFFu : 0u);
-    double priority = slot[4]->NumberValue(context).FromMaybe(1);
+    double priority = n[kNumberPriority];
     desc.priority = priority <= 0   ? THR_PRIORITY_HIGH
                     : priority >= 2 ? THR_PRIORITY_LOW
                                     : THR_PRIORITY_NORMAL;
-    desc.seed = static_cast<uint64_t>(
-        slot[5]->NumberValue(context).FromMaybe(0));
+    // ToUint32 (the host sends opts.seed as an int32, `seed | 0`).
+    double seed = n[kNumberSeed];
+    desc.seed = std::isfinite(seed)
+                    ? static_cast<uint32_t>(static_cast<int64_t>(
+                          std::fmod(std::trunc(seed), 4294967296.0)))
+                    : 0u;
     desc.user_id = static_cast<uint64_t>(task_id);
 
+    v8::Local<v8::Value> data;
+    v8::Local<v8::Value> transfer = v8::Undefined(isolate);
+    if (!values->Get(context, 2 * index).ToLocal(&data) ||
+        (n[kNumberFlags] != 0 &&
+         !values->Get(context, 2 * index + 1).ToLocal(&transfer))) {
+      abandon();
+      return;
+    }
     std::string error;
     v8::TryCatch try_catch(isolate);
-    bool ok = SerializeValue(isolate, context, slot[2], slot[6], &desc.data,
+    bool ok = SerializeValue(isolate, context, data, transfer, &desc.data,
                              &error, "data");
     if (try_catch.HasCaught()) {
       if (try_catch.HasTerminated()) {
@@ -289,7 +320,8 @@ void HostBinding::Submit(const v8::FunctionCallbackInfo<v8::Value>& info) {
     }
     if (!ok) {
       if (failures.IsEmpty()) failures = v8::Array::New(isolate);
-      failures->Set(context, failure_count++, slot[0]).Check();
+      failures->Set(context, failure_count++, v8::Integer::NewFromUnsigned(isolate, index))
+          .Check();
       failures->Set(context, failure_count++, Str(isolate, error)).Check();
       continue;
     }
@@ -612,9 +644,10 @@ size_t HostBinding::Drain() {
   v8::HandleScope scope(isolate_);
   v8::Local<v8::Context> context = context_.Get(isolate_);
   v8::Context::Scope context_scope(context);
-  v8::Local<v8::Array> out =
-      v8::Array::New(isolate_, static_cast<int>(events_.size() * 3));
-  uint32_t index = 0;
+  // The events array is made in one go from its elements: setting 3
+  // elements per event through the V8 API cost more than the rest of Drain.
+  std::vector<v8::Local<v8::Value>> elements;
+  elements.reserve(events_.size() * 3);
   for (PendingEvent& event : events_) {
     v8::Local<v8::Value> value = v8::Undefined(isolate_);
     int kind = event.kind;
@@ -636,13 +669,14 @@ size_t HostBinding::Drain() {
       if (!text.empty()) value = Str(isolate_, text);
     }
     if (event.task != nullptr) thr_task_free(event.task);
-    out->Set(context, index++,
-             v8::Number::New(isolate_, static_cast<double>(event.id)))
-        .Check();
-    out->Set(context, index++, v8::Integer::New(isolate_, kind)).Check();
-    out->Set(context, index++, value).Check();
+    elements.push_back(
+        v8::Number::New(isolate_, static_cast<double>(event.id)));
+    elements.push_back(v8::Integer::New(isolate_, kind));
+    elements.push_back(value);
   }
   events_.clear();
+  v8::Local<v8::Array> out =
+      v8::Array::New(isolate_, elements.data(), elements.size());
   NotifyPending();
   if (!handler_.IsEmpty()) {
     InvokeHandler(handler_.Get(isolate_), out);

@@ -118,6 +118,48 @@ test('tasks started in one tick reach the binding in one batch', { skip: !isMock
   assert.equal(binding.fns.length, fnsBefore + 1);
 });
 
+test('a tick of more than 2,048 tasks reaches the binding in chunks of 2,048', { skip: !isMock && 'mock only: counts binding.submit calls' }, async () => {
+  const before = binding.submitSizes.length;
+  const results = await thread.all(Array.from({ length: 5000 }, (_, i) => threader((x) => x * 2, i)));
+  assert.deepEqual(binding.submitSizes.slice(before), [2048, 2048, 904]);
+  assert.deepEqual(results, Array.from({ length: 5000 }, (_, i) => i * 2));
+});
+
+test('in a chunk, data that cannot be cloned fails only its own task', async () => {
+  // Bad data at the first, a middle and the last place of the second chunk.
+  const bad = new Set([2048, 3000, 4095]);
+  const tasks = Array.from({ length: 4096 },
+                           (_, i) => threader((x) => x + 1, bad.has(i) ? { f() {} } : i));
+  const settled = await Promise.allSettled(tasks.map((t) => thread.all(t)));
+  for (let i = 0; i < tasks.length; i++) {
+    if (bad.has(i)) {
+      assert.equal(settled[i].status, 'rejected', `task ${i}`);
+      assert.equal(settled[i].reason.code, 'ERR_THREADER_CLONE', `task ${i}`);
+      assert.equal(tasks[i].status, 'failed');
+    } else {
+      assert.deepEqual(settled[i], { status: 'fulfilled', value: [i + 1] }, `task ${i}`);
+    }
+  }
+});
+
+test('the submitted data is not kept alive once its task settles', async () => {
+  require('node:v8').setFlagsFromString('--expose-gc');
+  const gc = require('node:vm').runInNewContext('gc');
+  // In a function of its own, so that no frame of the test holds the data.
+  const submit = () => {
+    const data = { payload: new Array(1000).fill(7) };
+    const ref = new WeakRef(data);
+    return { ref, done: thread.all(threader((d) => d.payload.length, data)) };
+  };
+  const { ref, done } = submit();
+  assert.deepEqual(await done, [1000]);
+  for (let i = 0; i < 5 && ref.deref() !== undefined; i++) {
+    await new Promise((resolve) => setImmediate(resolve));
+    gc();
+  }
+  assert.equal(ref.deref(), undefined);
+});
+
 test('runs tasks in parallel on real workers', { skip: isMock && 'mock binding: needs real parallel workers' }, async () => {
   const workers = threader.config().maxWorkers;
   if (!(workers >= 2)) return;

@@ -382,6 +382,17 @@ test('Math.random is seeded: same seed same sequence, cannot be replaced', { ski
   assert.deepEqual(await run(seq, null, { seed: 42 }), a);
 });
 
+test('opts.seed is taken as a uint32, high bit and wrap-around included', { skip }, async () => {
+  const seq = () => Array.from({ length: 3 }, () => Math.random());
+  // The host sends seeds as int32 (`seed | 0`); the binding reads a uint32.
+  const top = await run(seq, null, { seed: 0xFFFFFFFF });
+  assert.deepEqual(await run(seq, null, { seed: -1 }), top);
+  assert.notDeepEqual(await run(seq, null, { seed: 0x7FFFFFFF }), top);
+  assert.deepEqual(await run(seq, null, { seed: 2 ** 32 + 42 }), await run(seq, null, { seed: 42 }));
+  assert.deepEqual(await run(seq, null, { seed: 0x80000000 }), await run(seq, null, { seed: -(2 ** 31) }));
+  assert.deepEqual(await run(seq, null, { seed: 42.9 }), await run(seq, null, { seed: 42 }));
+});
+
 test('SharedArrayBuffer, Atomics and WebAssembly are available', { skip }, async () => {
   const r = await attempt(function () {
     const sab = new SharedArrayBuffer(8);

@@ -218,7 +218,7 @@ test('result: a WeakRef is named by path, as it is in data', { ...real }, async 
   assertClone(err, 'result.w', 'WeakRef result');
 });
 
-test('an Error whose cause cannot be cloned: the path names the cause', {}, async () => {
+test('an Error whose cause cannot be cloned: the path names the cause', real, async () => {
   const dataErr = await failure((d) => d, { e: new Error('x', { cause: () => 1 }) });
   assertClone(dataErr, 'data.e.cause', 'Error.cause in data');
   const resultErr = await failure(() => ({ e: new Error('x', { cause: () => 1 }) }));

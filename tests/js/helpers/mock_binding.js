@@ -81,16 +81,21 @@ class MockBinding {
     return this.fns.length - 1;
   }
 
-  submit(batch) {
-    if (!Array.isArray(batch) || batch.length % 7 !== 0) {
-      throw new TypeError('submit: batch must be a flat array of 7-slot tasks');
+  // The native binding's contract (js/BINDING.md): `count` tasks, 6 numbers
+  // each in `numbers` (taskId, fnId, timeoutMs, priority, seed, flags) and
+  // 2 values each in `values` (data, transfer list when flags & 1).
+  submit(count, numbers, values) {
+    if (!Number.isInteger(count) || count < 0 || !(numbers instanceof Float64Array) ||
+        !Array.isArray(values) || numbers.length < count * 6 || values.length < count * 2) {
+      throw new TypeError('submit: expected (count, Float64Array, Array)');
     }
     this.submitCalls++;
-    this.submitSizes.push(batch.length / 7);
+    this.submitSizes.push(count);
     const failures = [];
-    for (let i = 0; i < batch.length; i += 7) {
-      const [taskId, fnId, data, timeoutMs, priority, seed, transfer] =
-        batch.slice(i, i + 7);
+    for (let i = 0; i < count; i++) {
+      const [taskId, fnId, timeoutMs, priority, seed, flags] = numbers.subarray(i * 6, i * 6 + 6);
+      const data = values[i * 2];
+      const transfer = flags & 1 ? values[i * 2 + 1] : undefined;
       if (!Number.isInteger(taskId) || taskId <= 0) {
         throw new TypeError(`submit: bad taskId ${taskId}`);
       }
@@ -102,7 +107,7 @@ class MockBinding {
         copy = transfer === undefined ? structuredClone(data) :
           structuredClone(data, { transfer });
       } catch (err) {
-        failures.push(taskId, err.message);
+        failures.push(i, err.message);
         continue;
       }
       this.queues[priority].push({ taskId, fnId, data: copy, timeoutMs, seed });
