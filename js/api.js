@@ -98,7 +98,7 @@ const TRANSFER_MODES = ['auto', 'clone', 'transfer', 'shared'];
 const MAX_TIMEOUT = 0x7fffffff;  // as setTimeout: about 24.8 days
 const MAX_TASK_ID = 0x7fffffff;
 const SUBMIT_CHUNK = 2048;   // tasks per binding.submit() call, at most
-const SUBMIT_NUMBERS = 6;    // numbers per task in binding.submit()
+const SUBMIT_NUMBERS = 7;    // numbers per task in binding.submit()
 
 // Task ids in flight -> rec.  Ids are handed out in sequence, so the ids in
 // flight are nearly a sliding window: a power-of-two array indexed by
@@ -1452,8 +1452,16 @@ function createThreader(binding, host = {}) {
       submitNumbers[at + 2] = timeout;
       submitNumbers[at + 3] = rec.priority;
       submitNumbers[at + 4] = rec.seed;
-      submitNumbers[at + 5] = transfer !== undefined ? 1 : 0;
-      submitValues[count * 2] = rec.data;
+      const data = rec.data;
+      if (typeof data === 'number' && transfer === undefined) {
+        // The common tiny task's data goes with the numbers: the binding
+        // then reads no V8 value for it.
+        submitNumbers[at + 5] = 2;
+        submitNumbers[at + 6] = data;
+      } else {
+        submitNumbers[at + 5] = transfer !== undefined ? 1 : 0;
+        submitValues[count * 2] = data;
+      }
       submitValues[count * 2 + 1] = transfer;
       submitRecs[count++] = rec;
       // Keep the data only where a retry may need it again.
@@ -1493,8 +1501,9 @@ function createThreader(binding, host = {}) {
         if (inflight.get(rec.id) !== rec) continue;
         inflight.delete(rec.id);
         rec.id = 0;
-        settle(rec, 'failed', cloneError(String(failures[i + 1]), 'data',
-                                         submitValues[index * 2], true));
+        const data = submitNumbers[index * SUBMIT_NUMBERS + 5] & 2 ?
+          submitNumbers[index * SUBMIT_NUMBERS + 6] : submitValues[index * 2];
+        settle(rec, 'failed', cloneError(String(failures[i + 1]), 'data', data, true));
       }
     }
     clearChunk(count);

@@ -30,8 +30,14 @@ enum SubmitNumber {
   kNumberTimeout = 2,
   kNumberPriority = 3,
   kNumberSeed = 4,
-  kNumberFlags = 5,  // 1: values[2 * i + 1] holds a transfer list
-  kSubmitNumbers = 6,
+  kNumberFlags = 5,  // kFlag* bits
+  kNumberData = 6,   // the data, with kFlagNumberData
+  kSubmitNumbers = 7,
+};
+
+enum SubmitFlag {
+  kFlagTransfer = 1,    // values[2 * i + 1] holds a transfer list
+  kFlagNumberData = 2,  // the data is the number n[kNumberData], not values[2 * i]
 };
 
 v8::Local<v8::String> Str(v8::Isolate* isolate, const char* text) {
@@ -208,6 +214,8 @@ void HostBinding::ReleaseFunction(
 // submit(count, numbers, values) -> undefined | [index, message, ...]
 // numbers: a Float64Array, kSubmitNumbers per task (the kNumber* slots);
 // values: an Array, 2 per task (data, transfer list).  js/BINDING.md.
+// Data that is a number comes in `numbers` (kFlagNumberData): no V8 value
+// is read for it at all.
 void HostBinding::Submit(const v8::FunctionCallbackInfo<v8::Value>& info) {
   HostBinding* self = Unwrap(info);
   v8::Isolate* isolate = info.GetIsolate();
@@ -246,7 +254,7 @@ void HostBinding::Submit(const v8::FunctionCallbackInfo<v8::Value>& info) {
   // Drops what this call made; nothing of it was queued.
   auto abandon = [self, &made]() {
     for (thr_task_t* task : made) {
-      self->tasks_.erase(thr_task_user_id(task));
+      self->tasks_.Erase(thr_task_user_id(task));
       thr_task_free(task);
     }
     made.clear();
@@ -283,31 +291,45 @@ void HostBinding::Submit(const v8::FunctionCallbackInfo<v8::Value>& info) {
                     : 0u;
     desc.user_id = static_cast<uint64_t>(task_id);
 
-    v8::Local<v8::Value> data;
-    v8::Local<v8::Value> transfer = v8::Undefined(isolate);
-    if (!values->Get(context, 2 * index).ToLocal(&data) ||
-        (n[kNumberFlags] != 0 &&
-         !values->Get(context, 2 * index + 1).ToLocal(&transfer))) {
-      abandon();
-      return;
-    }
+    int flags = static_cast<int>(n[kNumberFlags]);
     std::string error;
-    v8::TryCatch try_catch(isolate);
-    bool ok = SerializeValue(isolate, context, data, transfer, &desc.data,
-                             &error, "data");
-    if (try_catch.HasCaught()) {
-      if (try_catch.HasTerminated()) {
-        thr_blob_free(&desc.data);
+    bool ok;
+    if (flags == kFlagNumberData &&
+        SerializeNumber(n[kNumberData], &desc.data)) {
+      // A number and no transfer list: no V8 value to read, nothing that
+      // can fail to clone.
+      ok = true;
+    } else {
+      v8::Local<v8::Value> data;
+      v8::Local<v8::Value> transfer = v8::Undefined(isolate);
+      if ((flags & kFlagNumberData) != 0) {
+        data = v8::Number::New(isolate, n[kNumberData]);
+      } else if (!values->Get(context, 2 * index).ToLocal(&data)) {
         abandon();
-        try_catch.ReThrow();
         return;
       }
-      if (error.empty()) {
-        v8::String::Utf8Value text(isolate, try_catch.Exception());
-        error.assign(*text ? *text : "could not be cloned");
+      if ((flags & kFlagTransfer) != 0 &&
+          !values->Get(context, 2 * index + 1).ToLocal(&transfer)) {
+        abandon();
+        return;
       }
-      try_catch.Reset();
-      ok = false;
+      v8::TryCatch try_catch(isolate);
+      ok = SerializeValue(isolate, context, data, transfer, &desc.data,
+                          &error, "data");
+      if (try_catch.HasCaught()) {
+        if (try_catch.HasTerminated()) {
+          thr_blob_free(&desc.data);
+          abandon();
+          try_catch.ReThrow();
+          return;
+        }
+        if (error.empty()) {
+          v8::String::Utf8Value text(isolate, try_catch.Exception());
+          error.assign(*text ? *text : "could not be cloned");
+        }
+        try_catch.Reset();
+        ok = false;
+      }
     }
     thr_task_t* task = nullptr;
     if (ok) {
@@ -320,12 +342,14 @@ void HostBinding::Submit(const v8::FunctionCallbackInfo<v8::Value>& info) {
     }
     if (!ok) {
       if (failures.IsEmpty()) failures = v8::Array::New(isolate);
-      failures->Set(context, failure_count++, v8::Integer::NewFromUnsigned(isolate, index))
+      failures
+          ->Set(context, failure_count++,
+                v8::Integer::NewFromUnsigned(isolate, index))
           .Check();
       failures->Set(context, failure_count++, Str(isolate, error)).Check();
       continue;
     }
-    self->tasks_[desc.user_id] = task;
+    self->tasks_.Insert(desc.user_id, task);
     made.push_back(task);
   }
 
@@ -352,12 +376,13 @@ void HostBinding::Cancel(const v8::FunctionCallbackInfo<v8::Value>& info) {
   double id = info.Length() > 0
                   ? info[0]->NumberValue(context).FromMaybe(0)
                   : 0;
-  auto it = self->tasks_.find(static_cast<uint64_t>(id));
-  if (it == self->tasks_.end()) {
+  thr_task_t* task = id >= 1 && id <= 9007199254740991.0
+                         ? self->tasks_.Find(static_cast<uint64_t>(id))
+                         : nullptr;
+  if (task == nullptr) {
     info.GetReturnValue().Set(false);
     return;
   }
-  thr_task_t* task = it->second;
   if (self->submitting_ != nullptr &&
       std::find(self->submitting_->begin(), self->submitting_->end(), task) !=
           self->submitting_->end()) {
@@ -602,7 +627,7 @@ void HostBinding::DrainCallback(void* arg, thr_task_t* task,
     pending.progress = thr_task_progress(task);
   } else {
     pending.task = task;
-    self->tasks_.erase(pending.id);
+    self->tasks_.Erase(pending.id);
     switch (thr_task_status(task)) {
       case THR_TASK_COMPLETED:
         pending.kind = kCompleted;

@@ -20,11 +20,11 @@
 #include <cstdint>
 #include <cstdio>
 #include <string>
-#include <unordered_map>
 #include <vector>
 
 #include <v8.h>
 
+#include "task_table.h"
 #include "threader.h"
 
 namespace v8c {
@@ -101,7 +101,7 @@ class HostBinding {
   thr_pool_t* pool_ = nullptr;
   std::vector<thr_fn_t*> functions_;                 // index = fnId - 1
   std::vector<size_t> free_function_slots_;          // released fnIds - 1
-  std::unordered_map<uint64_t, thr_task_t*> tasks_;  // by JS task id
+  TaskTable tasks_;  // by JS task id
   // Tasks of the Submit in progress, made but not yet queued.  Serializing
   // data runs user code (getters), which may cancel one of them: such
   // cancels are deferred until the batch is queued (see Cancel).

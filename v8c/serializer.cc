@@ -864,6 +864,20 @@ bool Serialize(v8::Isolate* isolate, v8::Local<v8::Context> context,
 
 }  // namespace
 
+bool SerializeNumber(double number, thr_blob_t* out) {
+  memset(out, 0, sizeof *out);
+  if (!kFastPathEnabled) return false;
+  auto* bytes = static_cast<uint8_t*>(malloc(1 + sizeof number));
+  if (bytes == nullptr) return false;
+  bytes[0] = kFastNumber;
+  memcpy(bytes + 1, &number, sizeof number);
+  out->bytes = bytes;
+  out->length = 1 + sizeof number;
+  out->attachment = nullptr;
+  out->free_fn = v8c_blob_free;
+  return true;
+}
+
 bool SerializeValue(v8::Isolate* isolate, v8::Local<v8::Context> context,
                     v8::Local<v8::Value> value,
                     v8::Local<v8::Value> transfer_list, thr_blob_t* out,

@@ -123,6 +123,13 @@ class SharedResolver {
  * and js/worker_runtime.js use the same number (OUT_OF_LINE_MIN). */
 constexpr size_t kOutOfLineMin = 256 * 1024;
 
+/* Writes `number` into `*out` as SerializeValue would write a Number (the
+ * fast format), with no V8 value or isolate: the host binding's path for
+ * data that js/api.js sends as a number (HostBinding::Submit).  Returns
+ * false, *out zeroed, where the fast format is disabled
+ * (V8C_DISABLE_FAST_PATH) or memory ran out: serialize a v8::Number then. */
+bool SerializeNumber(double number, thr_blob_t* out);
+
 /* Serializes `value` into `*out` (zeroed first).  `transfer_list` is empty,
  * undefined, null, or an Array of ArrayBuffers to move (see DESIGN for
  * its sections); on success they are detached.  `movable_from` (an

@@ -235,6 +235,10 @@ test('primitives cross exactly (fast path both ways)', async () => {
   const ops = await thread.all(threader((x) => typeof x, 'str'), threader((x) => x * 2, 21),
                                threader((s) => s.length, 'h€llo'));
   assert.deepEqual(ops, ['string', 42, 5]);
+  // A number with a transfer list takes the general path: the list is moved.
+  const buf = new ArrayBuffer(16);
+  assert.deepEqual(await thread.all(threader((x) => x + 1, 41, { transfer: [buf] })), [42]);
+  assert.equal(buf.byteLength, 0);
 });
 
 test('a primitive with a SharedValue in `with` still crosses', real, async () => {

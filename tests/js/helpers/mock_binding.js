@@ -81,20 +81,22 @@ class MockBinding {
     return this.fns.length - 1;
   }
 
-  // The native binding's contract (js/BINDING.md): `count` tasks, 6 numbers
-  // each in `numbers` (taskId, fnId, timeoutMs, priority, seed, flags) and
-  // 2 values each in `values` (data, transfer list when flags & 1).
+  // The native binding's contract (js/BINDING.md): `count` tasks, 7 numbers
+  // each in `numbers` (taskId, fnId, timeoutMs, priority, seed, flags, and
+  // the data when flags & 2) and 2 values each in `values` (data unless
+  // flags & 2, transfer list when flags & 1).
   submit(count, numbers, values) {
     if (!Number.isInteger(count) || count < 0 || !(numbers instanceof Float64Array) ||
-        !Array.isArray(values) || numbers.length < count * 6 || values.length < count * 2) {
+        !Array.isArray(values) || numbers.length < count * 7 || values.length < count * 2) {
       throw new TypeError('submit: expected (count, Float64Array, Array)');
     }
     this.submitCalls++;
     this.submitSizes.push(count);
     const failures = [];
     for (let i = 0; i < count; i++) {
-      const [taskId, fnId, timeoutMs, priority, seed, flags] = numbers.subarray(i * 6, i * 6 + 6);
-      const data = values[i * 2];
+      const [taskId, fnId, timeoutMs, priority, seed, flags, number] =
+        numbers.subarray(i * 7, i * 7 + 7);
+      const data = flags & 2 ? number : values[i * 2];
       const transfer = flags & 1 ? values[i * 2 + 1] : undefined;
       if (!Number.isInteger(taskId) || taskId <= 0) {
         throw new TypeError(`submit: bad taskId ${taskId}`);
