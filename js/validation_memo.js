@@ -50,6 +50,11 @@
 // task's change to a sealed prototype reach the next task on that worker,
 // as a forged snapshot could; it reaches nothing outside the workers.
 //
+// This file is the reading side, loaded with the package (index.js) and
+// compiled with it, for the first threader(fn); writing the record
+// (js/validation_memo_write.js) is loaded only when there is something new
+// to write, after a source that was not in the record.
+//
 // Threads: everything here runs on the JS thread that loaded the package.
 // New entries are written once, WRITE_DELAY_MS after the first one or at
 // process 'exit', whichever comes first, merged with what another process
@@ -61,7 +66,7 @@
 // compiled with this file (see "parenthesized" in js/api.js).
 
 const fs = require('node:fs');
-const { hashText, pruneOld, writeAtomic } = require('./cache_dir.js');
+const { hashText } = require('./cache_dir.js');
 
 const FORMAT = 2;
 const MAX_ENTRIES = 1024;
@@ -122,7 +127,8 @@ const parsePair = (function parsePair(json) {
       pair[1] === null || typeof pair[1] !== 'object') {
     return null;
   }
-  // `source` is left out where it is the source text itself (lineOf).
+  // `source` is left out where it is the source text itself
+  // (validation_memo_write.js's lineOf).
   if (!('source' in pair[1])) pair[1].source = pair[0];
   const entry = readEntry(pair[1]);
   return entry === null ? null : [pair[0], entry];
@@ -142,44 +148,6 @@ const find = (function find(text, sourceText) {
   return undefined;
 });
 
-function lineOf(sourceText, entry) {
-  const { free, source, name, kind, inert } = entry;
-  const stored = source === sourceText ? { free, name, kind, inert } :
-    { free, source, name, kind, inert };
-  return `${hashText(sourceText)}\t${JSON.stringify([sourceText, stored])}`;
-}
-
-// The well-formed entry lines of the file text `text` (without their line
-// feeds), oldest first, less those of the source texts in `replaced`.
-function keptLines(text, replaced) {
-  const out = [];
-  const lines = text.split('\n');
-  for (let i = 1; i < lines.length; i++) {  // lines[0]: the header
-    const line = lines[i];
-    if (line.charAt(HASH_CHARS) !== '\t') continue;
-    const pair = parsePair(line.slice(HASH_CHARS + 1));
-    if (pair === null || replaced.has(pair[0]) ||
-        hashText(pair[0]) !== line.slice(0, HASH_CHARS)) {
-      continue;
-    }
-    out.push(line);
-  }
-  return out;
-}
-
-// The newest of `lines` that fit the limits, as file text.
-function fileText(lines) {
-  const kept = [];
-  let chars = HEADER.length;
-  for (let i = lines.length - 1; i >= 0 && kept.length < MAX_ENTRIES; i--) {
-    if (chars + lines[i].length + 1 > MAX_FILE_CHARS) break;
-    chars += lines[i].length + 1;
-    kept.push(lines[i]);
-  }
-  kept.reverse();
-  return HEADER + kept.map((line) => `${line}\n`).join('');
-}
-
 // A memo over `file`; null (no memo) when `file` is null.
 const createMemo = (function createMemo(file) {
   if (file === null) return null;
@@ -195,16 +163,11 @@ const createMemo = (function createMemo(file) {
       process.removeListener('exit', flush);
     }
     if (added.size === 0) return;
-    const created = !fs.existsSync(file);
-    const lines = keptLines(readText(file), added);
-    for (const [sourceText, entry] of added) lines.push(lineOf(sourceText, entry));
+    const entries = added;
     added = new Map();
     text = null;  // a later get() reads what was just written
-    if (writeAtomic(file, fileText(lines))) {
+    if (require('./validation_memo_write.js').writeRecord(file, entries)) {
       counters.written++;
-      // A new key's record: the records of other keys (other Node binaries,
-      // flag sets, package versions) beyond the newest KEPT_FILES go.
-      if (created) pruneOld(file, 'validated-', '.json', KEPT_FILES);
     }
   }
 
@@ -242,4 +205,15 @@ const createMemo = (function createMemo(file) {
   };
 });
 
-module.exports = { createMemo, MAX_ENTRIES, MAX_SOURCE_CHARS };
+module.exports = {
+  createMemo,
+  MAX_ENTRIES,
+  MAX_SOURCE_CHARS,
+  // For js/validation_memo_write.js:
+  HEADER,
+  HASH_CHARS,
+  MAX_FILE_CHARS,
+  KEPT_FILES,
+  readText,
+  parsePair,
+};

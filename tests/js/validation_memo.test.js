@@ -219,6 +219,8 @@ const run = async () => {
     out.error = { code: e.code, message: e.message, identifier: e.identifier };
   }
   out.acornLoaded = acornLoaded();
+  // The code that writes the record (nothing new to write in a second run).
+  out.writerLoaded = Object.keys(require.cache).some((f) => f.endsWith('validation_memo_write.js'));
   await threader.shutdown();
   console.log(JSON.stringify(out));
 };
@@ -252,6 +254,7 @@ test('a second process validates the same functions without loading acorn', { sk
   const second = child(dir);
   assert.deepEqual(second.results, [42, 10]);
   assert.equal(second.acornAfterTasks, false);
+  assert.equal(second.writerLoaded, false);
   // Not even the scope analysis is compiled (js/analyze.js).
   assert.equal(second.analyzerAfterTasks, false);
   // The free names of a source are recorded with their positions, so the
