@@ -169,25 +169,21 @@ class IdTable {
   }
 
   grow() {
-    const entries = [];
-    this.forEach((rec, id) => entries.push(id, rec));
+    const oldIds = this.ids;
+    const oldRecs = this.recs;
+    const oldOverflow = this.overflow;
     const size = (this.mask + 1) * 2;
     this.ids = new Int32Array(size);
     this.recs = new Array(size).fill(undefined);
     this.mask = size - 1;
     this.overflow = new Map();
     this.size = 0;
-    for (let k = 0; k < entries.length; k += 2) {
-      const i = entries[k] & this.mask;
-      if (this.ids[i] === 0) {
-        this.ids[i] = entries[k];
-        this.recs[i] = entries[k + 1];
-      } else {
-        this.overflow.set(entries[k], entries[k + 1]);
-      }
-      this.size++;
+    for (let i = 0; i < oldIds.length; i++) {
+      if (oldIds[i] !== 0) this.set(oldIds[i], oldRecs[i]);
     }
+    for (const [id, rec] of oldOverflow) this.set(id, rec);
   }
+
 }
 const MAX_WORKERS = 1024;  // as the binding allows
 const FN_BINDING = '__threader_fn__';  // name of fn inside a `with` wrapper
@@ -986,7 +982,7 @@ function createThreader(binding, host = {}) {
   const trace = (function trace(event, rec, extra) {
     const t = config.trace;
     if (t === null || t === false || typeof t === 'string') return;
-    const record = { event, task: rec ? rec.name || '(anonymous)' : undefined,
+    const record = { event, task: rec ? rec.fn.name || '(anonymous)' : undefined,
                      ...extra };
     try {
       if (typeof t === 'function') {
@@ -1105,36 +1101,35 @@ function createThreader(binding, host = {}) {
   const settle = (function settle(rec, status, value) {
     if (rec.status !== 'running' && rec.status !== 'pending') return false;
     rec.status = status;
-    if (status === 'completed') {
-      rec.result = value;
-    } else {
-      rec.error = value;
-    }
+    rec.value = value;
     counters[status]++;
-    if (rec.signal !== undefined) {
-      if (rec.onAbort !== undefined &&
-          typeof rec.signal.removeEventListener === 'function') {
-        try {
-          rec.signal.removeEventListener('abort', rec.onAbort);
-        } catch {
-          // A duck-typed signal without a working removeEventListener.
-        }
-      }
-      rec.signal = undefined;
-      rec.onAbort = undefined;
-    }
     rec.data = undefined;
-    rec.transfer = undefined;
-    if (rec.sharedHeld) dropShared(rec);
-    rec.onProgress = undefined;
+    const extra = rec.extra;
+    if (extra !== null) {
+      if (extra.signal !== undefined) {
+        if (extra.onAbort !== undefined &&
+            typeof extra.signal.removeEventListener === 'function') {
+          try {
+            extra.signal.removeEventListener('abort', extra.onAbort);
+          } catch {
+            // A duck-typed signal without a working removeEventListener.
+          }
+        }
+        extra.signal = undefined;
+        extra.onAbort = undefined;
+      }
+      extra.transfer = undefined;
+      if (extra.sharedHeld) dropShared(rec);
+      extra.onProgress = undefined;
+    }
     if (config.trace !== null) trace(status, rec, undefined);
     const waiter = rec.waiter;
     if (waiter !== null) {
       rec.waiter = null;
       notify(waiter, rec, rec.waiterIndex);
-      const more = rec.moreWaiters;
+      const more = extra !== null ? extra.moreWaiters : null;
       if (more !== null) {
-        rec.moreWaiters = null;
+        extra.moreWaiters = null;
         for (let i = 0; i < more.length; i += 2) notify(more[i], rec, more[i + 1]);
       }
     }
@@ -1168,10 +1163,13 @@ function createThreader(binding, host = {}) {
     } else if (rec.waiter === null) {
       rec.waiter = waiter;
       rec.waiterIndex = index;
-    } else if (rec.moreWaiters === null) {
-      rec.moreWaiters = [waiter, index];
     } else {
-      rec.moreWaiters.push(waiter, index);
+      const extra = extraOf(rec);
+      if (extra.moreWaiters === null) {
+        extra.moreWaiters = [waiter, index];
+      } else {
+        extra.moreWaiters.push(waiter, index);
+      }
     }
   });
 
@@ -1179,7 +1177,7 @@ function createThreader(binding, host = {}) {
     if (rec.status !== 'pending') return;
     rec.status = 'running';
     counters.started++;
-    if (rec.shared !== undefined) holdShared(rec);
+    if (rec.fn.shared !== undefined) holdShared(rec);
     enqueue(rec);
   });
 
@@ -1219,7 +1217,8 @@ function createThreader(binding, host = {}) {
   }
 
   const fnIdFor = (function fnIdFor(rec) {
-    const known = fnIds.get(rec.source);
+    const fn = rec.fn;
+    const known = fnIds.get(fn.source);
     if (known !== undefined) {
       known.used = true;
       known.flush = flushCount;
@@ -1227,8 +1226,8 @@ function createThreader(binding, host = {}) {
     }
     if (fnIds.size >= fnIdLimit && canReleaseFunctions) sweepFnIds();
     // Inert sources (js/validate.js) spare the worker its integrity check.
-    const id = binding.registerFunction(rec.source, rec.name, rec.inert);
-    fnIds.set(rec.source, { id, used: true, flush: flushCount });
+    const id = binding.registerFunction(fn.source, fn.name, fn.inert);
+    fnIds.set(fn.source, { id, used: true, flush: flushCount });
     return id;
   });
 
@@ -1240,11 +1239,14 @@ function createThreader(binding, host = {}) {
     typeof binding.release === 'function';
 
   const transferListFor = (function transferListFor(rec) {
-    const mode = rec.transferMode !== undefined ? rec.transferMode :
-      config.transferMode;
-    if (rec.shared !== undefined) checkLive(rec.shared);
-    return buildTransferList(mode, rec.data, rec.transfer, rec.shared,
-                             nativeShare);
+    const extra = rec.extra;
+    const mode = extra !== null && extra.transferMode !== undefined ?
+      extra.transferMode : config.transferMode;
+    const shared = rec.fn.shared;
+    if (shared !== undefined) checkLive(shared);
+    return buildTransferList(mode, rec.data,
+                             extra !== null ? extra.transfer : undefined,
+                             shared, nativeShare);
   });
 
   // Handles of this runtime whose native value was not dropped yet.
@@ -1287,13 +1289,13 @@ function createThreader(binding, host = {}) {
   // release() waits for it (retries included); once submitted, the task's
   // own blob pins the value natively as well.
   function holdShared(rec) {
-    for (const h of rec.shared) sharedStates.get(h).uses++;
-    rec.sharedHeld = true;
+    for (const h of rec.fn.shared) sharedStates.get(h).uses++;
+    extraOf(rec).sharedHeld = true;
   }
 
   function dropShared(rec) {
-    rec.sharedHeld = false;
-    for (const h of rec.shared) {
+    rec.extra.sharedHeld = false;
+    for (const h of rec.fn.shared) {
       const st = sharedStates.get(h);
       if (--st.uses === 0 && st.released) dropNative(st);
     }
@@ -1540,9 +1542,10 @@ function createThreader(binding, host = {}) {
     if (kind === EV_PROGRESS) {
       if (rec.status !== 'running' || rec.id !== id) return;
       rec.progress = value;
-      if (rec.onProgress !== undefined) {
+      const onProgress = rec.extra !== null ? rec.extra.onProgress : undefined;
+      if (onProgress !== undefined) {
         try {
-          rec.onProgress(value, rec.task);
+          onProgress(value, rec.task);
         } catch (err) {
           reportError(err, rec.task);
         }
@@ -1563,7 +1566,7 @@ function createThreader(binding, host = {}) {
       case EV_TIMEOUT: {
         const ms = rec.timeoutUsed;
         settle(rec, 'failed', new ThreaderTimeoutError(
-          `Task ${rec.name ? `"${rec.name}" ` : ''}timed out after ${ms} ms`, ms));
+          `Task ${rec.fn.name ? `"${rec.fn.name}" ` : ''}timed out after ${ms} ms`, ms));
         break;
       }
       case EV_CANCELLED:
@@ -1612,9 +1615,17 @@ function createThreader(binding, host = {}) {
 
     get status() { return this.#rec.status; }
     get progress() { return this.#rec.progress; }
-    get result() { return this.#rec.result; }
-    get error() { return this.#rec.error; }
-    get name() { return this.#rec.name; }
+    get result() {
+      const rec = this.#rec;
+      return rec.status === 'completed' ? rec.value : undefined;
+    }
+
+    get error() {
+      const rec = this.#rec;
+      return rec.status === 'failed' || rec.status === 'cancelled' ? rec.value : undefined;
+    }
+
+    get name() { return this.#rec.fn.name; }
     get [Symbol.toStringTag]() { return 'Task'; }
 
     // Pending: never runs.  Running: settles now as cancelled and the worker
@@ -1632,53 +1643,75 @@ function createThreader(binding, host = {}) {
     return (Math.random() * 0x40000000) | 0;
   });
 
+  // A task's record.  The fields every task uses are here; the options
+  // and state few tasks have (transfer lists, signals, progress callbacks,
+  // held SharedValues, more than one waiter) are in `extra`, made on
+  // demand: with 20,000 tiny tasks in flight every field is 160 KB to
+  // allocate and collect (tools/bench throughput).
+  //   value: the result once completed, the error once failed or cancelled
+  //   fn:    what compile() made of the function (source, name, inert,
+  //          shared: the SharedValues of its `with` helpers, or undefined)
+  const newRec = (function newRec(fn, data, timeout, priority, seed, retries, extra) {
+    return {
+      task: null, status: 'pending', value: undefined, progress: undefined,
+      fn, data, id: 0, attempts: 0, timeout, timeoutUsed: 0, priority, seed,
+      retriesLeft: retries, waiter: null, waiterIndex: 0, extra,
+    };
+  });
+
+  function newExtra() {
+    return {
+      transfer: undefined, transferMode: undefined, signal: undefined,
+      onAbort: undefined, onProgress: undefined, sharedHeld: false,
+      moreWaiters: null,
+    };
+  }
+
+  function extraOf(rec) {
+    if (rec.extra === null) rec.extra = newExtra();
+    return rec.extra;
+  }
+
   const threader = (function threader(fn, data, opts) {
     if (typeof fn !== 'function') throw notAFunction('fn', fn);
-    if (opts === undefined || opts === null) {
-      opts = undefined;
-    } else if (!isPlainOptions(opts)) {
-      throw invalidType('opts', 'an object', opts);
-    }
-    const rec = {
-      task: null, status: 'pending', result: undefined, error: undefined,
-      progress: undefined, source: '', name: '', inert: false, data, id: 0, attempts: 0,
-      timeout: undefined, timeoutUsed: 0, priority: 1, seed: 0, transfer: undefined,
-      transferMode: undefined, shared: undefined, sharedHeld: false,
-      retriesLeft: 0, signal: undefined,
-      onAbort: undefined, onProgress: undefined, waiter: null,
-      waiterIndex: 0, moreWaiters: null,
-    };
+    let timeout;
+    let priority = 1;
+    let retries = 0;
+    let seed;
+    let extra = null;
     let taskWith;
     let signal;
-    if (opts !== undefined) {
+    if (opts !== undefined && opts !== null) {
+      if (!isPlainOptions(opts)) throw invalidType('opts', 'an object', opts);
       if (opts.timeout !== undefined && opts.timeout !== null) {
-        rec.timeout = checkTimeout('opts.timeout', opts.timeout);
+        timeout = checkTimeout('opts.timeout', opts.timeout);
       }
       if (opts.priority !== undefined) {
-        rec.priority = checkPriority('opts.priority', opts.priority);
+        priority = checkPriority('opts.priority', opts.priority);
       }
       if (opts.retries !== undefined) {
-        rec.retriesLeft = checkRetries('opts.retries', opts.retries);
+        retries = checkRetries('opts.retries', opts.retries);
       }
       if (opts.seed !== undefined) {
         if (typeof opts.seed !== 'number' || !Number.isFinite(opts.seed)) {
           throw invalidType('opts.seed', 'a finite number', opts.seed);
         }
-        rec.seed = opts.seed | 0;  // the binding reads it as a uint32
-      } else {
-        rec.seed = randomSeed();
+        seed = opts.seed | 0;  // the binding reads it as a uint32
       }
       if (opts.transfer !== undefined) {
-        rec.transfer = checkTransferList('opts.transfer', opts.transfer);
+        extra = extra || newExtra();
+        extra.transfer = checkTransferList('opts.transfer', opts.transfer);
       }
       if (opts.transferMode !== undefined) {
-        rec.transferMode = checkTransferMode('opts.transferMode', opts.transferMode);
+        extra = extra || newExtra();
+        extra.transferMode = checkTransferMode('opts.transferMode', opts.transferMode);
       }
       if (opts.onProgress !== undefined) {
         if (typeof opts.onProgress !== 'function') {
           throw invalidType('opts.onProgress', 'a function', opts.onProgress);
         }
-        rec.onProgress = opts.onProgress;
+        extra = extra || newExtra();
+        extra.onProgress = opts.onProgress;
       }
       if (opts.signal !== undefined && opts.signal !== null) {
         if (!isAbortSignal(opts.signal)) {
@@ -1689,19 +1722,15 @@ function createThreader(binding, host = {}) {
       if (opts.with !== undefined && opts.with !== null) {
         taskWith = checkWithNames('opts.with', opts.with);
       }
-    } else {
-      rec.seed = randomSeed();
     }
     const compiled = compile(fn, taskWith);
-    rec.source = compiled.source;
-    rec.name = compiled.name;
-    rec.inert = compiled.inert;
     if (compiled.shared !== undefined) {
       for (const h of compiled.shared) {
         if (sharedStates.get(h).released) throw releasedError('opts.with');
       }
-      rec.shared = compiled.shared;
     }
+    const rec = newRec(compiled, data, timeout, priority,
+                       seed !== undefined ? seed : randomSeed(), retries, extra);
     const task = new Task(rec, kConstruct);
     rec.task = task;
     counters.created++;
@@ -1710,12 +1739,13 @@ function createThreader(binding, host = {}) {
         settle(rec, 'cancelled',
                abortError('The task was aborted by its signal', signal.reason));
       } else {
-        rec.signal = signal;
-        rec.onAbort = () => {
+        const ex = extraOf(rec);
+        ex.signal = signal;
+        ex.onAbort = () => {
           cancelRec(rec, abortError('The task was aborted by its signal',
                                     signal.reason));
         };
-        signal.addEventListener('abort', rec.onAbort, { once: true });
+        signal.addEventListener('abort', ex.onAbort, { once: true });
       }
     }
     return task;
@@ -1803,10 +1833,10 @@ function createThreader(binding, host = {}) {
   });
 
   // The promise-returning runners: `promise` has .cancel().
+  // Subclasses give `name` (a getter on their prototype: one field less per
+  // run) and the tasks (`recs`, or OneRun's `rec`).
   class Run {
-    constructor(name, recs) {
-      this.name = name;
-      this.recs = recs;
+    constructor() {
       this.done = false;
       this.resolveFn = undefined;
       this.rejectFn = undefined;
@@ -1861,16 +1891,18 @@ function createThreader(binding, host = {}) {
   // the two arrays of an AllRun were a fifth of what each run kept alive.
   class OneRun extends Run {
     constructor(rec) {
-      super('thread.all', null);
+      super();
       this.rec = rec;
     }
+
+    get name() { return 'thread.all'; }
 
     settled(rec) {
       if (this.done) return;
       if (rec.status === 'completed') {
-        this.resolve([rec.result]);
+        this.resolve([rec.value]);
       } else {
-        this.fail(rec.error);
+        this.fail(rec.value);
       }
     }
 
@@ -1884,55 +1916,64 @@ function createThreader(binding, host = {}) {
 
   class AllRun extends Run {
     constructor(recs) {
-      super('thread.all', recs);
+      super();
+      this.recs = recs;
       this.results = new Array(recs.length);
       this.left = recs.length;
       if (this.left === 0) this.resolve(this.results);
     }
 
+    get name() { return 'thread.all'; }
+
     settled(rec, index) {
       if (this.done) return;
       if (rec.status === 'completed') {
-        this.results[index] = rec.result;
+        this.results[index] = rec.value;
         if (--this.left === 0) this.resolve(this.results);
       } else {
-        this.fail(rec.error);
+        this.fail(rec.value);
       }
     }
   }
 
   class RaceRun extends Run {
     constructor(recs) {
-      super('thread.race', recs);
+      super();
+      this.recs = recs;
     }
+
+    get name() { return 'thread.race'; }
 
     settled(rec) {
       if (this.done) return;
       if (rec.status === 'completed') {
-        this.finish(rec.result);
+        this.finish(rec.value);
       } else {
-        this.fail(rec.error);
+        this.fail(rec.value);
       }
     }
   }
 
   class AnyRun extends Run {
     constructor(n, recs) {
-      super('thread.any', recs);
+      super();
+      this.recs = recs;
       this.n = n;
       this.results = [];
       this.failures = [];
       if (n === 0) this.resolve(this.results);
     }
 
+    get name() { return 'thread.any'; }
+
     settled(rec) {
       if (this.done) return;
       if (rec.status === 'completed') {
-        this.results.push(rec.result);
+        this.results.push(rec.value);
         if (this.results.length === this.n) this.finish(this.results);
         return;
       }
-      this.failures.push(rec.error);
+      this.failures.push(rec.value);
       const total = this.recs.length;
       const open = total - this.results.length - this.failures.length;
       if (this.results.length + open < this.n) {
@@ -1948,7 +1989,7 @@ function createThreader(binding, host = {}) {
     name: 'thread.fire',
     done: false,
     settled(rec) {
-      if (rec.status === 'failed') reportError(rec.error, rec.task);
+      if (rec.status === 'failed') reportError(rec.value, rec.task);
     },
   };
 
@@ -2026,10 +2067,10 @@ function createThreader(binding, host = {}) {
     deliver(reader, rec) {
       this.delivered++;
       if (rec.status === 'completed') {
-        reader.resolve({ value: rec.result, done: false });
+        reader.resolve({ value: rec.value, done: false });
       } else {
         this.errorTaken = true;
-        reader.reject(rec.error);
+        reader.reject(rec.value);
       }
     }
 
