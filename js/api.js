@@ -1887,8 +1887,9 @@ function createThreader(binding, host = {}) {
   }
 
   // thread.all(task) of a single task, the common case: no arrays until
-  // it resolves.  With 20,000 such runs in flight (tools/bench throughput)
-  // the two arrays of an AllRun were a fifth of what each run kept alive.
+  // it resolves.  With 20,000 such runs in flight (tools/bench throughput),
+  // this and all()'s `arguments` took a run's allocation from 456 to 336
+  // bytes.
   class OneRun extends Run {
     constructor(rec) {
       super();
