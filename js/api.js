@@ -99,6 +99,8 @@ const MAX_TIMEOUT = 0x7fffffff;  // as setTimeout: about 24.8 days
 const MAX_TASK_ID = 0x7fffffff;
 const SUBMIT_CHUNK = 2048;   // tasks per binding.submit() call, at most
 const SUBMIT_NUMBERS = 7;    // numbers per task in binding.submit()
+const SUBMIT_TRANSFER = 1;   // flags: the task has a transfer list
+const SUBMIT_NUMBER_DATA = 2;  // flags: the data is the 7th number
 
 // Task ids in flight -> rec.  Ids are handed out in sequence, so the ids in
 // flight are nearly a sliding window: a power-of-two array indexed by
@@ -1414,7 +1416,7 @@ function createThreader(binding, host = {}) {
 
   // binding.submit's reusable batch: at most SUBMIT_CHUNK tasks per call,
   // their numbers in a Float64Array (the binding copies them in one go
-  // rather than reading 5 array slots through the V8 API per task) and
+  // rather than reading 7 array slots through the V8 API per task) and
   // their data and transfer lists in an Array.  Chunks also let the workers
   // start on the first tasks of a large flush while the rest serialize.
   // Each call is one lock and one wakeup (js/BINDING.md).
@@ -1458,10 +1460,10 @@ function createThreader(binding, host = {}) {
       if (typeof data === 'number' && transfer === undefined) {
         // The common tiny task's data goes with the numbers: the binding
         // then reads no V8 value for it.
-        submitNumbers[at + 5] = 2;
+        submitNumbers[at + 5] = SUBMIT_NUMBER_DATA;
         submitNumbers[at + 6] = data;
       } else {
-        submitNumbers[at + 5] = transfer !== undefined ? 1 : 0;
+        submitNumbers[at + 5] = transfer !== undefined ? SUBMIT_TRANSFER : 0;
         submitValues[count * 2] = data;
       }
       submitValues[count * 2 + 1] = transfer;
@@ -1503,7 +1505,7 @@ function createThreader(binding, host = {}) {
         if (inflight.get(rec.id) !== rec) continue;
         inflight.delete(rec.id);
         rec.id = 0;
-        const data = submitNumbers[index * SUBMIT_NUMBERS + 5] & 2 ?
+        const data = submitNumbers[index * SUBMIT_NUMBERS + 5] & SUBMIT_NUMBER_DATA ?
           submitNumbers[index * SUBMIT_NUMBERS + 6] : submitValues[index * 2];
         settle(rec, 'failed', cloneError(String(failures[i + 1]), 'data', data, true));
       }
