@@ -239,7 +239,8 @@ void HostBinding::Submit(const v8::FunctionCallbackInfo<v8::Value>& info) {
   if (self->shut_down_) self->shut_down_ = false;  // restart lazily
   // A copy: serializing runs user code (getters), which must not be able to
   // change the numbers under us.  Read with one copy, not one Get per slot.
-  std::vector<double> numbers(static_cast<size_t>(count) * kSubmitNumbers);
+  std::vector<double>& numbers = self->submit_numbers_;
+  numbers.resize(static_cast<size_t>(count) * kSubmitNumbers);
   size_t number_bytes = numbers.size() * sizeof(double);
   if (number_bytes > 0 &&
       number_view->CopyContents(numbers.data(), number_bytes) !=

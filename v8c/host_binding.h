@@ -107,6 +107,9 @@ class HostBinding {
   // cancels are deferred until the batch is queued (see Cancel).
   std::vector<thr_task_t*>* submitting_ = nullptr;
   std::vector<thr_task_t*> deferred_cancels_;
+  // Submit's copy of its numbers, kept between calls (no allocation per
+  // call once it has grown; Submit is never re-entered while it is used).
+  std::vector<double> submit_numbers_;
   // Events of the drain in progress, as (id, kind, task-or-null, progress).
   struct PendingEvent {
     uint64_t id;
