@@ -186,7 +186,11 @@ export interface ConfigOptions {
   /** Static validation of task functions at threader(fn); default true. */
   enableValidation?: boolean;
   transferMode?: TransferMode;
-  /** Heap limit of each worker isolate, in MB, for isolates made afterwards; null for V8's default. */
+  /**
+   * Heap limit of each worker isolate, in MB, for isolates made afterwards; null for V8's default.
+   * It bounds ArrayBuffer memory exactly; the JS heap gets at least 16 MB, which V8's background
+   * compilers need to start an isolate without aborting the process.
+   */
   maxHeapMB?: number | null;
   /**
    * Receives failures nobody awaits: thread.fire tasks and throwing hooks.

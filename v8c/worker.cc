@@ -120,6 +120,18 @@ struct WorkerJs {
 std::mutex g_timing_mutex;
 v8c_startup_timing_t g_timing;  // guarded by g_timing_mutex
 
+/* The smallest JS heap limit a worker's isolate is given, whatever
+ * max_heap_mb says.  V8's background compilers (concurrent Sparkplug, on by
+ * default in Node 24's V8 13) allocate on the isolate's heap from platform
+ * threads, and a failed allocation there is a fatal OOM of the whole
+ * process: the near-heap-limit callback, which terminates only the task,
+ * runs on the isolate's own thread alone.  The snapshot's heap is ~1 MB, so
+ * under a limit of a few MB the first compile in the background hits it:
+ * measured under Node 24 with maxHeapMB 1, 3 of 30 processes aborted and
+ * the rest lost the isolate during set-up.  16 MB leaves the compilers room.
+ * The ArrayBuffer budget keeps the configured figure. */
+constexpr size_t kMinJsHeapMB = 16;
+
 /* The array-buffer allocator of a worker with max_heap_mb: the shared
  * allocator, refusing allocations once the worker's live backing stores
  * would exceed the budget (V8 then throws a RangeError in the task).  Each
@@ -1064,10 +1076,12 @@ bool BuildIsolate(v8c_worker_t* worker) {
   compat::SetArrayBufferAllocator(&params, SharedAllocator());
   if (worker->max_heap_mb > 0) {
     // The limit bounds the JS heap and, separately, ArrayBuffer memory.
-    size_t bytes = worker->max_heap_mb * static_cast<size_t>(1024 * 1024);
-    params.constraints.ConfigureDefaultsFromHeapSize(0, bytes);
+    constexpr size_t kMB = 1024 * 1024;
+    params.constraints.ConfigureDefaultsFromHeapSize(
+        0, std::max(worker->max_heap_mb, kMinJsHeapMB) * kMB);
     compat::SetArrayBufferAllocator(
-        &params, std::make_shared<BudgetAllocator>(SharedAllocator(), bytes));
+        &params, std::make_shared<BudgetAllocator>(SharedAllocator(),
+                                                   worker->max_heap_mb * kMB));
   }
   worker->handle = NewIsolate(worker->platform, params);
   worker->isolate = worker->handle.isolate;
