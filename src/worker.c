@@ -179,6 +179,18 @@ static void run_task(thr__worker_t* self, thr_task_t* task) {
   self->current = task;
   pthread_mutex_unlock(&self->run_lock);
   atomic_store_explicit(&task->worker, self, memory_order_release);
+  /* A shutdown that ran since find_work took this task found it neither
+   * queued nor current, so it is ours to stop.  The run_lock orders the
+   * two: either shutdown's cancel_running came after the unlock above and
+   * saw `current`, or it came before, and its `stopping` store (made before
+   * it took the lock) is visible here. */
+  if (atomic_load_explicit(&pool->stopping, memory_order_acquire)) {
+    int none = THR__STOP_NONE;
+    atomic_compare_exchange_strong_explicit(&task->stop_reason, &none,
+                                            THR__STOP_CANCEL,
+                                            memory_order_acq_rel,
+                                            memory_order_acquire);
+  }
 
   if (!thr__task_begin(task, self)) {
     /* Cancelled while queued: already settled by the canceller. */
