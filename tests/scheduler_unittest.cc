@@ -442,6 +442,21 @@ static int WorkerThreads() {
   return ok ? count : -1;
 }
 
+// Polls WorkerThreads() until `done(count)` holds or 2 s pass; returns the
+// last count.  A joined thread can stay listed in /proc/self/task for a
+// moment after pthread_join returns (the kernel clears the tid before it
+// reaps the task), and a new one names itself only once it runs, so an
+// immediate count is racy in both directions.
+template <typename Done>
+static int WorkerThreadsWhen(Done done) {
+  int count = WorkerThreads();
+  for (int i = 0; i < 400 && !done(count); i++) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    count = WorkerThreads();
+  }
+  return count;
+}
+
 // Sets the affinity of each worker thread ("threader-N") to `set`.
 static bool PinWorkers(const cpu_set_t& set) {
   bool all = true;
@@ -515,9 +530,11 @@ TEST_F(SchedulerTest, AWorkerConfinedToTheHostsCpuParksInsteadOfSpinning) {
   thr_pool_stats(pool_, after, 1, &count);
   // Spinning (as before), it parked 0 times: it caught every next task.
   // Not spinning, it parks unless the host, on the same CPU, submitted the
-  // next task before the worker looked: ~270 of 400 parks here, 184 under
-  // TSan.
-  EXPECT_GE(after[0].parks - before[0].parks, static_cast<uint64_t>(kSequential / 10));
+  // next task before the worker looked, which depends on whether the OS
+  // lets the woken host preempt the worker: 74-281 of 400 parks in 40 runs
+  // here (median ~270), 184 under TSan, and once 11 with the machine busy.
+  // The bound only tells "parks" from "never parks".
+  EXPECT_GE(after[0].parks - before[0].parks, static_cast<uint64_t>(kSequential / 100));
   PinWorkers(host.allowed());
 }
 
@@ -585,26 +602,25 @@ TEST_F(SchedulerTest, ASpinnerOnTheHostsCpuMovesToAnother) {
 TEST_F(SchedulerTest, ALoneTaskStartsOneWorkerAndItsResultTheRest) {
   Start(3);
   Reserve(3);
-  ASSERT_EQ(WorkerThreads(), 0);
+  // The previous test's joined workers may still be listed for a moment.
+  ASSERT_EQ(WorkerThreadsWhen([](int n) { return n == 0; }), 0);
   thr_task_t* task = Make(0, FAKE_SPIN, 20000);  // 20 ms
   ASSERT_EQ(thr_submit(pool_, &task, 1), 0);
+  ASSERT_GE(WorkerThreadsWhen([](int n) { return n >= 1; }), 1);
   std::this_thread::sleep_for(std::chrono::milliseconds(5));
   EXPECT_EQ(WorkerThreads(), 1);
   DrainUntil(1);
-  // Each new thread names itself first thing; give them a moment.
-  for (int i = 0; i < 200 && WorkerThreads() < 3; i++) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(5));
-  }
-  EXPECT_EQ(WorkerThreads(), 3);
+  EXPECT_EQ(WorkerThreadsWhen([](int n) { return n >= 3; }), 3);
   // Shut down with a task in flight: draining its cancellation starts none.
   thr_task_t* slow = Make(1, FAKE_SPIN, 50000);
   ASSERT_EQ(thr_submit(pool_, &slow, 1), 0);
   ASSERT_EQ(thr_pool_shutdown(pool_), 0);
   DrainUntil(2);
-  EXPECT_EQ(WorkerThreads(), 0);
+  EXPECT_EQ(WorkerThreadsWhen([](int n) { return n == 0; }), 0);
   // The next lone task starts one again.
   thr_task_t* again = Make(2, FAKE_ECHO, 7);
   ASSERT_EQ(thr_submit(pool_, &again, 1), 0);
+  ASSERT_GE(WorkerThreadsWhen([](int n) { return n >= 1; }), 1);
   std::this_thread::sleep_for(std::chrono::milliseconds(5));
   EXPECT_EQ(WorkerThreads(), 1);
   DrainUntil(3);
@@ -676,7 +692,8 @@ TEST_F(SchedulerTest, ShutdownWithTasksInFlightCancelsAllAndRestarts) {
   Reserve(n + 1);
   std::vector<thr_task_t*> tasks;
   for (size_t i = 0; i < n; i++) {
-    tasks.push_back(Make(i, i % 10 == 0 ? FAKE_SPIN : FAKE_ECHO, i));
+    // Every tenth task spins for 5 s: only a cancel ends it in time.
+    tasks.push_back(i % 10 == 0 ? Make(i, FAKE_SPIN, 5000000) : Make(i, FAKE_ECHO, i));
   }
   ASSERT_EQ(thr_submit(pool_, tasks.data(), tasks.size()), 0);
   EXPECT_EQ(thr_pool_close(pool_), THR_EBUSY);
@@ -696,6 +713,45 @@ TEST_F(SchedulerTest, ShutdownWithTasksInFlightCancelsAllAndRestarts) {
   ASSERT_EQ(thr_submit(pool_, &again, 1), 0);
   DrainUntil(n + 1);
   EXPECT_EQ(settled_.value[n], 77u);
+}
+
+// A shutdown that lands after a worker took a task from a queue but before
+// the worker published it as its current one found the task in neither
+// place: the task then ran to its end and the join waited for it (forever,
+// for a task with no end).  Each round races a shutdown against workers
+// taking 3-second tasks; a shutdown must never wait for one.
+TEST_F(SchedulerTest, ShutdownStopsATaskAWorkerHadJustTaken) {
+  Start(2);
+  const size_t kPerRound = 4;
+  const int kRounds = 4000;
+  Reserve(kPerRound * kRounds);
+  std::mt19937 rng(12345);
+  size_t submitted = 0;
+  auto until = std::chrono::steady_clock::now() + std::chrono::seconds(3);
+  for (int round = 0; round < kRounds && std::chrono::steady_clock::now() < until; round++) {
+    std::vector<thr_task_t*> tasks;
+    for (size_t i = 0; i < kPerRound; i++) {
+      tasks.push_back(Make(submitted + i, FAKE_SPIN, 3000000));  // 3 s
+    }
+    ASSERT_EQ(thr_submit(pool_, tasks.data(), tasks.size()), 0);
+    submitted += kPerRound;
+    // Land the shutdown anywhere from before the workers start to after
+    // they took their first tasks.
+    auto pause = std::chrono::microseconds(rng() % 300);
+    for (auto t0 = std::chrono::steady_clock::now();
+         std::chrono::steady_clock::now() - t0 < pause;) {
+    }
+    auto t0 = std::chrono::steady_clock::now();
+    ASSERT_EQ(thr_pool_shutdown(pool_), 0);
+    auto took = std::chrono::steady_clock::now() - t0;
+    ASSERT_LT(took, std::chrono::seconds(1))
+        << "round " << round << ": shutdown waited for a task it did not stop";
+    DrainUntil(submitted);
+  }
+  for (size_t i = 0; i < submitted; i++) {
+    ASSERT_EQ(settled_.count[i], 1) << i;
+    EXPECT_EQ(settled_.status[i], THR_TASK_CANCELLED) << i;
+  }
 }
 
 // A random mix of ok / throw / spin-with-timeout / cancel, with cancels
