@@ -351,7 +351,11 @@ int thr_submit(thr_pool_t* pool, thr_task_t* const* tasks, size_t count) {
       pool, wanted < THR__MAX_WORKERS ? (unsigned)wanted : THR__MAX_WORKERS);
   if (rc != 0) return rc;
   if (wanted < max) pool->ramp_pending = 1;
-  for (size_t i = 0; i < count; i++) thr__task_retain(tasks[i]);
+  uint32_t epoch = atomic_load_explicit(&pool->cancel_epoch, memory_order_relaxed);
+  for (size_t i = 0; i < count; i++) {
+    thr__task_retain(tasks[i]);
+    tasks[i]->cancel_epoch = epoch; /* published by the injector's lock */
+  }
   pool->in_flight += count;
   thr__injector_push_batch(&pool->injector, tasks, count);
 #if defined(__linux__)
@@ -456,6 +460,7 @@ static void cancel_running(thr_pool_t* pool) {
 
 int thr_pool_cancel_all(thr_pool_t* pool) {
   if (pool == NULL) return THR_EINVAL;
+  atomic_fetch_add_explicit(&pool->cancel_epoch, 1, memory_order_release);
   cancel_queued(pool);
   cancel_running(pool);
   return 0;
@@ -464,6 +469,7 @@ int thr_pool_cancel_all(thr_pool_t* pool) {
 int thr_pool_shutdown(thr_pool_t* pool) {
   if (pool == NULL) return THR_EINVAL;
   atomic_store_explicit(&pool->stopping, 1, memory_order_release);
+  atomic_fetch_add_explicit(&pool->cancel_epoch, 1, memory_order_release);
   cancel_queued(pool);
   cancel_running(pool);
   pthread_mutex_lock(&pool->park_lock);

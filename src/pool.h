@@ -63,6 +63,11 @@ struct thr_pool_s {
                                        that finds itself there moves off
                                        it (worker.c) */
   _Atomic(int) stopping;            /* shutdown in progress */
+  /* Bumped by the host at each thr_pool_cancel_all and shutdown; a task
+   * records it at submit.  A worker that takes a task submitted before the
+   * latest bump stops it (worker.c, run_task): the cancel found it neither
+   * queued nor running. */
+  _Atomic(uint32_t) cancel_epoch;
   _Atomic(unsigned) max_workers;    /* target count; extra workers exit */
   _Atomic(size_t) max_heap_mb;      /* for isolates made from now on */
   _Atomic(int) tracing;             /* workers record trace events */

@@ -81,6 +81,7 @@ struct thr_task_s {
   void* user_data;
   uint64_t seed;
   uint32_t timeout_ms;
+  uint32_t cancel_epoch; /* the pool's at submit (host thread, before the push) */
   thr_priority_t priority;
   int error;           /* 0 or THR_E*, written before SETTLED is posted */
 

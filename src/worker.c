@@ -179,12 +179,14 @@ static void run_task(thr__worker_t* self, thr_task_t* task) {
   self->current = task;
   pthread_mutex_unlock(&self->run_lock);
   atomic_store_explicit(&task->worker, self, memory_order_release);
-  /* A shutdown that ran since find_work took this task found it neither
-   * queued nor current, so it is ours to stop.  The run_lock orders the
-   * two: either shutdown's cancel_running came after the unlock above and
-   * saw `current`, or it came before, and its `stopping` store (made before
-   * it took the lock) is visible here. */
-  if (atomic_load_explicit(&pool->stopping, memory_order_acquire)) {
+  /* A cancel_all or shutdown that ran since find_work took this task found
+   * it neither queued nor current, so it is ours to stop.  The run_lock
+   * orders the two: either the cancel's cancel_running came after the
+   * unlock above and saw `current`, or it came before, and its epoch bump
+   * (made before it took the lock) is visible here.  A task submitted after
+   * the bump carries the new epoch and runs. */
+  if (task->cancel_epoch !=
+      atomic_load_explicit(&pool->cancel_epoch, memory_order_acquire)) {
     int none = THR__STOP_NONE;
     atomic_compare_exchange_strong_explicit(&task->stop_reason, &none,
                                             THR__STOP_CANCEL,
