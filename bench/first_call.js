@@ -19,7 +19,7 @@ const { threader, thread } = require('..');
 const t1 = performance.now();
 threader.config({ maxWorkers: 2 });
 const t2 = performance.now();
-// eslint-disable-next-line no-eval -- a source text no earlier run has made
+// Indirect eval: a source text no earlier run has made.
 const fn = fresh ? (0, eval)(`(x) => x + ${process.pid}`) : (x) => x + 1;
 const t2b = performance.now();
 const unit = threader(fn, 41);
