@@ -249,8 +249,8 @@ void HostBinding::Submit(const v8::FunctionCallbackInfo<v8::Value>& info) {
   }
   v8::Local<v8::Array> failures;
   uint32_t failure_count = 0;
-  std::vector<thr_task_t*> made;
-  made.reserve(count);
+  std::vector<thr_task_t*>& made = self->submit_made_;
+  made.clear();
   self->submitting_ = &made;
   // Drops what this call made; nothing of it was queued.
   auto abandon = [self, &made]() {
@@ -361,6 +361,7 @@ void HostBinding::Submit(const v8::FunctionCallbackInfo<v8::Value>& info) {
       abandon();
       return ThrowRangeError(isolate, thr_strerror(rc));
     }
+    made.clear();  // queued: the pool owns them now
     self->NotifyPending();
   }
   // Cancels that user code asked for while the batch was being made.

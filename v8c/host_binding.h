@@ -107,9 +107,11 @@ class HostBinding {
   // cancels are deferred until the batch is queued (see Cancel).
   std::vector<thr_task_t*>* submitting_ = nullptr;
   std::vector<thr_task_t*> deferred_cancels_;
-  // Submit's copy of its numbers, kept between calls (no allocation per
-  // call once it has grown; Submit is never re-entered while it is used).
+  // Submit's copy of its numbers and the tasks it made, kept between calls
+  // (no allocation per call once they have grown; Submit is never
+  // re-entered while they are used).
   std::vector<double> submit_numbers_;
+  std::vector<thr_task_t*> submit_made_;
   // Events of the drain in progress, as (id, kind, task-or-null, progress).
   struct PendingEvent {
     uint64_t id;
