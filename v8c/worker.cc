@@ -70,7 +70,6 @@
  *   Lock order: run_mutex is a leaf lock (nothing else is taken under it
  *   except the platform's own queue lock in WakeIsolate).
  */
-#include <malloc.h>
 #include <math.h>
 #include <string.h>
 
@@ -82,6 +81,7 @@
 #include <string>
 #include <unordered_map>
 
+#include "arena_trim.h"
 #include "internal.h"
 #include "serializer.h"
 
@@ -1238,12 +1238,10 @@ int v8c_worker_new(v8c_platform_t* platform,
 void v8c_worker_free(v8c_worker_t* worker) {
   if (worker == nullptr) return;
   v8c::DestroyWorker(worker);
-#ifdef __GLIBC__
   // An isolate's compiler zones and heap bookkeeping are malloc'd in this
   // thread's arena; without a trim glibc keeps those pages after the thread
   // exits, and a pool that shuts down and restarts holds tens of MB more.
-  malloc_trim(0);
-#endif
+  v8c::TrimMallocArenas();
 }
 
 v8c_outcome_t v8c_worker_run(v8c_worker_t* worker, const v8c_call_t* call,
@@ -1290,11 +1288,9 @@ void v8c_worker_trim(v8c_worker_t* worker) {
     worker->isolate->LowMemoryNotification();
     v8c::UpdateHeapUsed(worker);
   }
-#ifdef __GLIBC__
   // Compilation zones and serializer buffers are malloc'd; glibc keeps
   // freed pages in this thread's arena until asked.
-  malloc_trim(0);
-#endif
+  v8c::TrimMallocArenas();
 }
 
 uint64_t v8c_worker_rebuild_count(const v8c_worker_t* worker) {
