@@ -25,8 +25,8 @@ namespace {
 constexpr int kThreads = 8;
 constexpr int kChildren = 40;
 
-// In a forked child: kThreads threads released together each trim, then
-// exit.  Returns the child's exit status: 0 if every thread ended cleanly.
+// In a forked child: kThreads threads released together each trim; the
+// child exits 0 if all of them returned (a corrupted arena aborts it).
 [[noreturn]] void TrimFromManyThreadsAndExit() {
   pthread_barrier_t start;
   pthread_barrier_init(&start, nullptr, kThreads);
